@@ -1,0 +1,52 @@
+# Every target bootstraps what it needs: a fresh machine with Python 3.11+ and Node 20 suffices.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+FHIR_SERVER_DIR := tests/fhir_server
+NODE_STAMP := $(FHIR_SERVER_DIR)/node_modules/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8080
+
+.PHONY: run test lint bench fuzz soak demo clean venv node
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $@
+
+node: $(NODE_STAMP)
+
+$(NODE_STAMP): $(FHIR_SERVER_DIR)/package.json $(FHIR_SERVER_DIR)/package-lock.json
+	cd $(FHIR_SERVER_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/osteopenia-cds serve --host $(HOST) --port $(PORT)
+
+test: $(STAMP) $(NODE_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
+
+bench: $(STAMP) $(NODE_STAMP)
+	$(BIN)/python -m benchmarks
+
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz.campaign --requests 20000
+
+soak: $(STAMP) $(NODE_STAMP)
+	$(BIN)/python -m benchmarks.soak --seconds 60
+
+demo: $(STAMP) $(NODE_STAMP)
+	$(BIN)/python -m cds_service.demo
+
+clean:
+	rm -rf $(VENV) $(FHIR_SERVER_DIR)/node_modules var .pytest_cache .ruff_cache

@@ -1,0 +1,152 @@
+"""Configuration from environment variables, with safe defaults.
+
+One frozen object built once at start-up; nothing else in the service reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigurationError(ValueError):
+    """A setting is malformed or unsafe; the service refuses to start."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from exc
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
+
+
+def _list(env: Mapping[str, str], name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # deployment
+    environment: str = "development"  # CDS_ENV: development | production
+    log_level: str = "INFO"
+
+    # request limits
+    max_body_bytes: int = 5 * 1024 * 1024
+    max_json_depth: int = 64
+    max_prefetch_keys: int = 32
+    max_prefetch_entries: int = 50_000  # resources over all prefetch Bundles
+
+    # the FHIR client of the fall-back fetch
+    fetch_deadline_seconds: float = 8.0
+    fhir_connect_timeout: float = 3.0
+    fhir_read_timeout: float = 5.0
+    fhir_max_pages: int = 20
+    fhir_max_response_bytes: int = 20 * 1024 * 1024
+    fhir_servers: tuple[str, ...] = ()  # allow-list when authentication is off
+
+    # CORS
+    cors_origins: tuple[str, ...] = ("*",)
+
+    # security (JWT of the CDS client)
+    trusted_issuers_file: Path | None = None
+    jwt_algorithms: tuple[str, ...] = ("ES384", "RS384")
+    jwt_clock_skew_seconds: int = 60
+    jwt_jti_cache_size: int = 100_000
+    trust_proxy_headers: bool = False
+
+    # clinical content
+    thresholds_file: Path | None = None  # a deployment's overrides of the shipped thresholds
+
+    # storage
+    data_dir: Path = field(default_factory=lambda: Path("var"))
+    database_url: str | None = None
+    patient_hash_salt: str | None = None
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'osteopenia-cds.sqlite3').resolve()}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        environment = env.get("CDS_ENV", "development").strip().lower() or "development"
+        if environment not in {"development", "production"}:
+            raise ConfigurationError(
+                f"CDS_ENV must be 'development' or 'production', got {environment!r}"
+            )
+        issuers = env.get("CDS_TRUSTED_ISSUERS_FILE")
+        thresholds = env.get("CDS_THRESHOLDS_FILE")
+        return cls(
+            environment=environment,
+            log_level=env.get("CDS_LOG_LEVEL", "INFO").upper(),
+            max_body_bytes=_int(env, "CDS_MAX_BODY_BYTES", cls.max_body_bytes, 1024),
+            max_json_depth=_int(env, "CDS_MAX_JSON_DEPTH", cls.max_json_depth, 8),
+            max_prefetch_keys=_int(env, "CDS_MAX_PREFETCH_KEYS", cls.max_prefetch_keys, 1),
+            max_prefetch_entries=_int(
+                env, "CDS_MAX_PREFETCH_ENTRIES", cls.max_prefetch_entries, 1
+            ),
+            fetch_deadline_seconds=_float(
+                env, "CDS_FETCH_DEADLINE_SECONDS", cls.fetch_deadline_seconds, 0.1
+            ),
+            fhir_connect_timeout=_float(
+                env, "CDS_FHIR_CONNECT_TIMEOUT", cls.fhir_connect_timeout, 0.05
+            ),
+            fhir_read_timeout=_float(env, "CDS_FHIR_READ_TIMEOUT", cls.fhir_read_timeout, 0.05),
+            fhir_max_pages=_int(env, "CDS_FHIR_MAX_PAGES", cls.fhir_max_pages, 1),
+            fhir_max_response_bytes=_int(
+                env, "CDS_FHIR_MAX_RESPONSE_BYTES", cls.fhir_max_response_bytes, 1024
+            ),
+            fhir_servers=tuple(u.rstrip("/") for u in _list(env, "CDS_FHIR_SERVERS")),
+            cors_origins=_list(env, "CDS_CORS_ORIGINS", ("*",)),
+            trusted_issuers_file=Path(issuers) if issuers else None,
+            jwt_algorithms=_list(env, "CDS_JWT_ALGORITHMS", ("ES384", "RS384")),
+            jwt_clock_skew_seconds=_int(env, "CDS_JWT_CLOCK_SKEW", cls.jwt_clock_skew_seconds),
+            jwt_jti_cache_size=_int(env, "CDS_JWT_JTI_CACHE_SIZE", cls.jwt_jti_cache_size, 1),
+            trust_proxy_headers=_bool(env, "CDS_TRUST_PROXY_HEADERS", False),
+            thresholds_file=Path(thresholds) if thresholds else None,
+            data_dir=Path(env.get("CDS_DATA_DIR", "var")),
+            database_url=env.get("DATABASE_URL") or None,
+            patient_hash_salt=env.get("CDS_PATIENT_HASH_SALT") or None,
+        )

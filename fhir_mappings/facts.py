@@ -1,0 +1,230 @@
+"""Typed bone-health facts: the contract between the FHIR mapping layer and the guideline rules.
+
+Every fact carries a ``Provenance`` (resource reference and date) so a card can show
+exactly which data it rests on. The rules never see FHIR JSON, only these objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from enum import Enum
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a fact came from: ``Observation/abc`` and the clinically relevant date."""
+
+    reference: str
+    date: date | None
+    display: str | None = None  # the code's display or text, for the card's fact list
+
+
+class Sex(str, Enum):
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class ScoreKind(str, Enum):
+    T = "T"
+    Z = "Z"
+
+
+class DxaSite(str, Enum):
+    LUMBAR_SPINE = "lumbar spine"
+    TOTAL_HIP = "total hip"
+    FEMORAL_NECK = "femoral neck"
+    FOREARM = "forearm"  # 33 % radius; counts only when none of the central sites exists
+
+
+class Laterality(str, Enum):
+    LEFT = "left"
+    RIGHT = "right"
+    UNSPECIFIED = "unspecified"
+
+
+@dataclass(frozen=True, slots=True)
+class BoneDensityScore:
+    """One DXA T- or Z-score at one site, as reported (never rounded)."""
+
+    kind: ScoreKind
+    site: DxaSite
+    laterality: Laterality
+    value: float
+    source: Provenance
+
+
+@dataclass(frozen=True, slots=True)
+class DxaStudy:
+    """Scores whose dates lie within the study window (30 days) of the study's latest date."""
+
+    date: date
+    scores: tuple[BoneDensityScore, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DxaEvent:
+    """A DXA that was done (Procedure, completed ServiceRequest or a score Observation)."""
+
+    date: date
+    source: Provenance
+
+
+class FraxKind(str, Enum):
+    MAJOR_OSTEOPOROTIC = "major osteoporotic"
+    HIP = "hip"
+
+
+@dataclass(frozen=True, slots=True)
+class FraxRisk:
+    kind: FraxKind
+    percent: float  # 0–100; fractions (≤ 1 with unit "1" or no unit) already multiplied by 100
+    source: Provenance
+
+
+@dataclass(frozen=True, slots=True)
+class VitaminDLevel:
+    """Total 25(OH)D in ng/mL; ``comparator`` keeps "<" / ">" from the lab."""
+
+    ng_per_ml: float
+    comparator: str | None
+    original_value: float
+    original_unit: str
+    source: Provenance
+
+
+class SmokingStatus(str, Enum):
+    CURRENT = "current"
+    FORMER = "former"
+    NEVER = "never"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class SmokingFact:
+    status: SmokingStatus
+    source: Provenance
+
+
+@dataclass(frozen=True, slots=True)
+class AlcoholFact:
+    drinks_per_day: float
+    source: Provenance
+
+
+class DiagnosisKind(str, Enum):
+    OSTEOPENIA = "osteopenia"
+    OSTEOPOROSIS = "osteoporosis"
+    OSTEOPOROSIS_WITH_FRACTURE = "osteoporosis with current fracture"
+    VITAMIN_D_DEFICIENCY = "vitamin D deficiency"
+    OSTEOPENIA_OF_PREMATURITY = "osteopenia of prematurity"
+    MENOPAUSE = "menopause"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    kind: DiagnosisKind
+    system: str
+    code: str
+    source: Provenance  # source.date: onset, else recordedDate
+
+
+class FractureSite(str, Enum):
+    HIP = "hip"
+    VERTEBRA = "vertebra"
+    WRIST = "wrist"  # distal forearm
+    PROXIMAL_HUMERUS = "proximal humerus"
+    PELVIS = "pelvis"
+    OTHER = "other"
+    UNSPECIFIED = "unspecified"  # e.g. M80.0- without site
+
+
+@dataclass(frozen=True, slots=True)
+class Fracture:
+    """One fracture event (initial/subsequent/sequela codes of one event merged)."""
+
+    site: FractureSite
+    osteoporotic_coded: bool  # M80.-, 443165006 and kin: fragility whatever the age
+    onset: date | None
+    age_at_onset: float | None
+    system: str
+    code: str
+    source: Provenance
+
+    @property
+    def is_fragility(self) -> bool:
+        """Fragility history: coded osteoporotic, or a major site with onset at age 50 or later."""
+        if self.osteoporotic_coded:
+            return True
+        return self.age_at_onset is not None and self.age_at_onset >= 50
+
+
+class DrugClass(str, Enum):
+    ORAL_BISPHOSPHONATE = "oral bisphosphonate"
+    IV_BISPHOSPHONATE = "intravenous bisphosphonate"  # zoledronic acid (and IV ibandronate)
+    DENOSUMAB = "denosumab"
+    ANABOLIC = "anabolic agent"
+    RALOXIFENE = "raloxifene"
+    CALCIUM = "calcium"
+    VITAMIN_D = "vitamin D"
+    GLUCOCORTICOID = "glucocorticoid"
+    AROMATASE_INHIBITOR = "aromatase inhibitor"
+    ANDROGEN_DEPRIVATION = "androgen deprivation"
+    OTHER_BONE_LOSS = "other bone-loss medicine"
+
+
+class MatchedBy(str, Enum):
+    CODE = "code"  # RxNorm SCD/SBD/IN code or value-set membership
+    INGREDIENT_NAME = "ingredient name"  # last resort, from display or text
+
+
+@dataclass(frozen=True, slots=True)
+class TherapyPeriod:
+    start: date
+    end: date | None  # None: open (active, no end known); rules clamp to the evaluation date
+    source: Provenance
+
+
+@dataclass(frozen=True, slots=True)
+class TherapyEpisode:
+    """All periods of one ingredient within one drug class."""
+
+    drug_class: DrugClass
+    ingredient: str  # lower-case name, e.g. "alendronate"
+    matched_by: MatchedBy
+    periods: tuple[TherapyPeriod, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DataNote:
+    """Something the mapper noticed that a clinician may need to know (e.g. no birthDate)."""
+
+    message: str
+    source: Provenance | None = None
+
+
+@dataclass(slots=True)
+class PatientFacts:
+    patient_reference: str
+    birth_date: date | None = None
+    sex: Sex = Sex.UNKNOWN
+    bone_density_scores: list[BoneDensityScore] = field(default_factory=list)
+    dxa_events: list[DxaEvent] = field(default_factory=list)
+    frax: list[FraxRisk] = field(default_factory=list)
+    vitamin_d: list[VitaminDLevel] = field(default_factory=list)
+    smoking: SmokingFact | None = None  # only the most recent counts
+    alcohol: AlcoholFact | None = None  # most recent
+    diagnoses: list[Diagnosis] = field(default_factory=list)
+    fractures: list[Fracture] = field(default_factory=list)
+    therapies: list[TherapyEpisode] = field(default_factory=list)
+    notes: list[DataNote] = field(default_factory=list)
+
+    def age_on(self, on: date) -> int | None:
+        if self.birth_date is None:
+            return None
+        years = on.year - self.birth_date.year
+        if (on.month, on.day) < (self.birth_date.month, self.birth_date.day):
+            years -= 1
+        return years
