@@ -1,0 +1,71 @@
+"""Durable storage: the card log, CDS Hooks feedback and card analytics.
+
+``init_app`` opens the database (a SQLite file in the data directory unless ``DATABASE_URL``
+names another), applies the Alembic migrations, and registers the card log, a readiness check
+and the feedback and analytics routes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from cds_service.settings import Settings
+from cds_service.store.card_log import CardLog
+from cds_service.store.db import create_store_engine, current_revision, head_revision, upgrade
+from cds_service.store.patient_hash import load_or_create_salt
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    settings: Settings
+    engine: Engine
+    card_log: CardLog
+
+    def readiness(self) -> dict[str, Any]:
+        """Ready when the database answers and its schema is at the shipped head."""
+        try:
+            revision = current_revision(self.engine)
+        except SQLAlchemyError as exc:
+            return {
+                "name": "store",
+                "ok": False,
+                "detail": f"database unreachable: {type(exc).__name__}",
+            }
+        head = head_revision()
+        if revision != head:
+            return {
+                "name": "store",
+                "ok": False,
+                "detail": f"schema at {revision}, expected {head}",
+            }
+        return {
+            "name": "store",
+            "ok": True,
+            "detail": f"{self.engine.dialect.name} schema {revision}",
+        }
+
+
+def open_store(settings: Settings, *, migrate: bool = True) -> Store:
+    """Connect to the configured database, migrating it to the current schema first."""
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_store_engine(settings.effective_database_url)
+    if migrate:
+        upgrade(engine)
+    salt = settings.patient_hash_salt or load_or_create_salt(engine)
+    return Store(settings=settings, engine=engine, card_log=CardLog(engine, salt))
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    from cds_service.store.routes import bp
+
+    store = open_store(settings)
+    app.extensions["store"] = store
+    app.extensions["card_log"] = store.card_log
+    app.extensions.setdefault("readiness", []).append(store.readiness)
+    app.register_blueprint(bp)

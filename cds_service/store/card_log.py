@@ -1,0 +1,135 @@
+"""The card log: every card the service issues, so that feedback can be joined to its rule."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from cds_service.store.db import write_transaction
+from cds_service.store.models import issued_cards, issued_suggestions
+from cds_service.store.patient_hash import hash_patient_id
+from cds_service.store.sql import insert_ignoring_duplicates, utc_now
+
+logger = logging.getLogger(__name__)
+
+RULE_SYSTEM = "urn:osteopenia-cds:rule"
+RULE_EXTENSION = "urn:osteopenia-cds:rule"
+SUGGESTION_KIND_EXTENSION = "urn:osteopenia-cds:suggestion-kind"
+UNKNOWN_RULE = "unknown"
+
+
+def rule_of(card: Mapping[str, Any]) -> str:
+    """The guideline rule of a card: source.topic.code, else the rule extension."""
+    source = card.get("source")
+    topic = source.get("topic") if isinstance(source, Mapping) else None
+    if isinstance(topic, Mapping) and isinstance(topic.get("code"), str) and topic["code"]:
+        return topic["code"][:64]
+    extension = card.get("extension")
+    if isinstance(extension, Mapping):
+        rule = extension.get(RULE_EXTENSION)
+        if isinstance(rule, str) and rule:
+            return rule[:64]
+    return UNKNOWN_RULE
+
+
+def suggestion_kind(suggestion: Mapping[str, Any]) -> str:
+    """What a suggestion orders, e.g. ``ServiceRequest`` or ``MedicationRequest``.
+
+    A kind named by the card renderer in the suggestion's extension wins; otherwise the
+    resource types its actions create, update or delete.
+    """
+    extension = suggestion.get("extension")
+    if isinstance(extension, Mapping):
+        kind = extension.get(SUGGESTION_KIND_EXTENSION)
+        if isinstance(kind, str) and kind:
+            return kind[:128]
+    kinds: list[str] = []
+    actions = suggestion.get("actions")
+    for action in actions if isinstance(actions, list) else ():
+        if not isinstance(action, Mapping):
+            continue
+        resource = action.get("resource")
+        if isinstance(resource, Mapping) and isinstance(resource.get("resourceType"), str):
+            kind = resource["resourceType"]
+        elif isinstance(action.get("resourceId"), str):
+            kind = action["resourceId"].split("/", 1)[0]
+        else:
+            continue
+        if kind not in kinds:
+            kinds.append(kind)
+    return "+".join(kinds)[:128] if kinds else "other"
+
+
+class CardLog:
+    """Records issued cards; registered as ``app.extensions["card_log"]``."""
+
+    def __init__(self, engine: Engine, salt: str) -> None:
+        self._engine = engine
+        self._salt = salt
+
+    def record(
+        self,
+        *,
+        service_id: str,
+        hook_instance: str,
+        patient_id: str,
+        cards: Sequence[Mapping[str, Any]],
+    ) -> None:
+        """Store the cards of one hook call. Never raises: the clinician's cards must not
+        fail because analytics storage is unavailable; the failure is logged instead."""
+        try:
+            self._record(service_id, hook_instance, patient_id, cards)
+        except SQLAlchemyError:
+            logger.exception("card log: could not record %d card(s)", len(cards))
+
+    def _record(
+        self,
+        service_id: str,
+        hook_instance: str,
+        patient_id: str,
+        cards: Sequence[Mapping[str, Any]],
+    ) -> None:
+        now = utc_now()
+        patient_hash = hash_patient_id(self._salt, patient_id)
+        card_rows: list[dict[str, Any]] = []
+        suggestion_rows: list[dict[str, Any]] = []
+        for card in cards:
+            uuid = card.get("uuid")
+            # Without a uuid a client cannot send feedback for the card (spec 2.0.1, Card).
+            if not isinstance(uuid, str) or not uuid or len(uuid) > 128:
+                continue
+            card_rows.append(
+                {
+                    "card_uuid": uuid,
+                    "service_id": service_id[:128],
+                    "rule_id": rule_of(card),
+                    "hook_instance": str(hook_instance)[:256],
+                    "patient_hash": patient_hash,
+                    "issued_at": now,
+                }
+            )
+            suggestions = card.get("suggestions")
+            for suggestion in suggestions if isinstance(suggestions, list) else ():
+                if not isinstance(suggestion, Mapping):
+                    continue
+                suggestion_uuid = suggestion.get("uuid")
+                if not isinstance(suggestion_uuid, str) or not 0 < len(suggestion_uuid) <= 128:
+                    continue
+                suggestion_rows.append(
+                    {
+                        "card_uuid": uuid,
+                        "suggestion_uuid": suggestion_uuid,
+                        "kind": suggestion_kind(suggestion),
+                        "label": str(suggestion.get("label", "")),
+                    }
+                )
+        if not card_rows:
+            return
+        with write_transaction(self._engine) as conn:
+            conn.execute(insert_ignoring_duplicates(conn, issued_cards), card_rows)
+            if suggestion_rows:
+                conn.execute(insert_ignoring_duplicates(conn, issued_suggestions), suggestion_rows)

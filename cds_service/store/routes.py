@@ -1,0 +1,121 @@
+"""HTTP endpoints of the store: CDS Hooks feedback and card analytics."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
+
+from cds_service.discovery import services_with_id
+from cds_service.errors import Issue, ServiceError, error_response
+from cds_service.hook_request import parse_json_body
+from cds_service.store.analytics import BadPeriod, build_report, parse_period
+from cds_service.store.feedback import store_feedback
+from cds_service.store.validation import (
+    FeedbackBatchTooLarge,
+    FeedbackValidationError,
+    validate_feedback_document,
+)
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("store", __name__)
+
+# How long a client should wait before retrying after the database was unavailable.
+RETRY_AFTER_SECONDS = 2
+
+
+def _store():  # type: ignore[no-untyped-def]
+    return current_app.extensions["store"]
+
+
+def _log_fields(**fields: object) -> None:
+    log_fields = g.get("log_fields")
+    if log_fields is not None:
+        log_fields.update(fields)
+
+
+def _database_unavailable() -> Response:
+    _log_fields(reason="database_unavailable")
+    response = error_response(
+        503,
+        [Issue("The feedback store is unavailable; nothing was stored. Retry later.", "transient")],
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+@bp.post("/cds-services/<service_id>/feedback")
+def post_feedback(service_id: str) -> Response:
+    _log_fields(service=service_id)
+    if not services_with_id(service_id):
+        raise ServiceError.single(
+            404,
+            f"No CDS service with id {service_id!r}.",
+            code="not-found",
+            reason="unknown_service",
+        )
+    if request.mimetype != "application/json":
+        raise ServiceError.single(
+            415,
+            "Feedback must be sent as Content-Type: application/json.",
+            code="not-supported",
+            reason="unsupported_media_type",
+        )
+    store = _store()
+    document = parse_json_body(request.get_data(cache=False), store.settings)
+    try:
+        items = validate_feedback_document(document)
+    except FeedbackBatchTooLarge as exc:
+        raise ServiceError.single(
+            413, str(exc), code="too-costly", expression="feedback", reason="too_many_items"
+        ) from None
+    except FeedbackValidationError as exc:
+        raise ServiceError(
+            400,
+            [
+                Issue(
+                    e.message if e.field == "$" else f"{e.field} {e.message}.", "invalid", e.field
+                )
+                for e in exc.errors
+            ],
+            reason="invalid_feedback",
+        ) from None
+    client = g.get("cds_client")
+    try:
+        result = store_feedback(
+            store.engine, service_id, items, client_iss=getattr(client, "iss", None)
+        )
+    except SQLAlchemyError:
+        logger.exception("feedback: could not store %d item(s)", len(items))
+        return _database_unavailable()
+    _log_fields(
+        feedback=result.received,
+        feedbackStored=result.stored,
+        feedbackUnknownCards=result.unknown_cards,
+    )
+    return jsonify(
+        {
+            "received": result.received,
+            "stored": result.stored,
+            "duplicates": result.duplicates,
+            "unknownCards": result.unknown_cards,
+        }
+    )
+
+
+@bp.get("/analytics")
+def analytics() -> Response:
+    try:
+        period = parse_period(request.args.get("since"), request.args.get("until"))
+    except BadPeriod as exc:
+        raise ServiceError.single(
+            400, str(exc), expression=exc.parameter, reason="bad_period"
+        ) from None
+    try:
+        report = build_report(_store().engine, period)
+    except SQLAlchemyError:
+        logger.exception("analytics: query failed")
+        return _database_unavailable()
+    return jsonify(report.as_json())
