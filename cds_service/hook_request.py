@@ -1,0 +1,273 @@
+"""Parsing and validating a CDS Hooks service request body (pure: no Flask, no I/O).
+
+Every rejection is a ``ServiceError`` (400) whose issue names the offending field, so the
+HTTP handler and the ``evaluate`` command report the same, precise reasons.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from cds_service.errors import ServiceError
+from cds_service.settings import Settings
+
+# FHIR R4 ``id`` datatype. Checking it keeps a caller's patientId from steering the fall-back
+# fetch to another path of the FHIR server (``../``, ``?``, ``#``).
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+# patient-view ``userId``: ``[ResourceType]/[id]`` for the four user resource types.
+USER_REFERENCE = re.compile(
+    r"(Practitioner|PractitionerRole|Patient|RelatedPerson)/([A-Za-z0-9\-.]{1,64})"
+)
+MAX_HOOK_INSTANCE_LENGTH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class FhirAuthorization:
+    access_token: str
+    token_type: str
+    expires_in: int
+    scope: str
+    subject: str
+    patient: str | None
+
+    def __repr__(self) -> str:  # the token must never reach a log line or a traceback
+        return f"FhirAuthorization(token_type={self.token_type!r}, scope={self.scope!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class HookRequest:
+    hook: str
+    hook_instance: str
+    context: dict[str, Any]
+    prefetch: dict[str, Any] | None  # None: the request carried no prefetch at all
+    fhir_server: str | None
+    fhir_authorization: FhirAuthorization | None
+
+    @property
+    def patient_id(self) -> str:
+        return str(self.context["patientId"])
+
+    @property
+    def user_id(self) -> str:
+        return str(self.context["userId"])
+
+
+def _bad(message: str, field: str, code: str = "invalid") -> ServiceError:
+    return ServiceError.single(400, message, code=code, expression=field)
+
+
+def parse_json_body(body: bytes, settings: Settings) -> dict[str, Any]:
+    """Decode the body: UTF-8 JSON, an object, nested no deeper than the configured cap."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _bad(f"The body is not UTF-8: {exc.reason} at byte {exc.start}.", "$") from None
+    if not text.strip():
+        raise _bad("The body is empty; a CDS Hooks request object is required.", "$", "required")
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise _bad(
+            f"The JSON body is nested deeper than {settings.max_json_depth} levels.",
+            "$",
+            "too-long",
+        ) from None
+    except ValueError as exc:
+        raise _bad(f"The body is not valid JSON: {exc}.", "$", "structure") from None
+    if not isinstance(data, dict):
+        raise _bad(f"The body must be a JSON object, not {_json_type(data)}.", "$", "structure")
+    if json_depth(data) > settings.max_json_depth:
+        raise _bad(
+            f"The JSON body is nested deeper than {settings.max_json_depth} levels.",
+            "$",
+            "too-long",
+        )
+    return data
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of containers, computed without recursion (hostile input is deep)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in node)
+    return deepest
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _required_string(obj: dict[str, Any], key: str, path: str) -> str:
+    if key not in obj or obj[key] is None:
+        raise _bad(f"{path} is required.", path, "required")
+    value = obj[key]
+    if not isinstance(value, str):
+        raise _bad(f"{path} must be a string, not {_json_type(value)}.", path)
+    if not value.strip():
+        raise _bad(f"{path} must not be empty.", path, "required")
+    return value
+
+
+def _optional_object(obj: dict[str, Any], key: str, path: str) -> dict[str, Any] | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _bad(f"{path} must be a JSON object, not {_json_type(value)}.", path)
+    return value
+
+
+def _validate_fhir_server(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _bad("fhirServer must be a non-empty string (the FHIR base URL).", "fhirServer")
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise _bad("fhirServer must be an absolute http(s) URL.", "fhirServer")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise _bad(
+            "fhirServer must be a base URL without query, fragment or credentials.", "fhirServer"
+        )
+    return value.rstrip("/")
+
+
+def _validate_authorization(raw: dict[str, Any]) -> FhirAuthorization:
+    base = "fhirAuthorization"
+    token = _required_string(raw, "access_token", f"{base}.access_token")
+    token_type = _required_string(raw, "token_type", f"{base}.token_type")
+    # OAuth 2.0 (RFC 6749 §7.1) token types are case-insensitive; CDS Hooks fixes "Bearer".
+    if token_type.lower() != "bearer":
+        raise _bad(f'{base}.token_type must be "Bearer".', f"{base}.token_type", "value")
+    scope = _required_string(raw, "scope", f"{base}.scope")
+    subject = _required_string(raw, "subject", f"{base}.subject")
+    if "expires_in" not in raw or raw["expires_in"] is None:
+        raise _bad(f"{base}.expires_in is required.", f"{base}.expires_in", "required")
+    expires_in = raw["expires_in"]
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in < 0:
+        raise _bad(
+            f"{base}.expires_in must be a non-negative integer (seconds).", f"{base}.expires_in"
+        )
+    patient = raw.get("patient")
+    if patient is not None and not isinstance(patient, str):
+        raise _bad(f"{base}.patient must be a string.", f"{base}.patient")
+    return FhirAuthorization(token, "Bearer", expires_in, scope, subject, patient or None)
+
+
+def _validate_patient_view_context(context: dict[str, Any]) -> None:
+    patient_id = _required_string(context, "patientId", "context.patientId")
+    if not FHIR_ID.fullmatch(patient_id):
+        raise _bad(
+            "context.patientId must be a FHIR id (letters, digits, '-', '.'; at most 64).",
+            "context.patientId",
+        )
+    user_id = _required_string(context, "userId", "context.userId")
+    if not USER_REFERENCE.fullmatch(user_id):
+        raise _bad(
+            "context.userId must be a reference like Practitioner/123 (Practitioner, "
+            "PractitionerRole, Patient or RelatedPerson).",
+            "context.userId",
+        )
+    encounter = context.get("encounterId")
+    if encounter is not None and (
+        not isinstance(encounter, str) or not FHIR_ID.fullmatch(encounter)
+    ):
+        raise _bad("context.encounterId must be a FHIR id.", "context.encounterId")
+
+
+CONTEXT_VALIDATORS = {"patient-view": _validate_patient_view_context}
+
+
+def validate_hook_request(data: dict[str, Any], settings: Settings) -> HookRequest:
+    """Check the request's top-level fields and its hook context; return the typed request."""
+    hook = _required_string(data, "hook", "hook")
+    hook_instance = _required_string(data, "hookInstance", "hookInstance")
+    if len(hook_instance) > MAX_HOOK_INSTANCE_LENGTH:
+        raise _bad(
+            f"hookInstance is longer than {MAX_HOOK_INSTANCE_LENGTH} characters.", "hookInstance"
+        )
+    if data.get("context") is None:
+        raise _bad("context is required.", "context", "required")
+    context = _optional_object(data, "context", "context")
+    assert context is not None
+    validator = CONTEXT_VALIDATORS.get(hook)
+    if validator is not None:
+        validator(context)
+
+    fhir_server = None
+    if data.get("fhirServer") is not None:
+        fhir_server = _validate_fhir_server(data["fhirServer"])
+    authorization = None
+    raw_auth = _optional_object(data, "fhirAuthorization", "fhirAuthorization")
+    if raw_auth is not None:
+        if fhir_server is None:
+            raise _bad(
+                "fhirServer is required when fhirAuthorization is given.", "fhirServer", "required"
+            )
+        authorization = _validate_authorization(raw_auth)
+
+    _optional_object(data, "extension", "extension")
+    prefetch = _optional_object(data, "prefetch", "prefetch")
+    if prefetch is not None:
+        _check_prefetch_shape(prefetch, settings)
+    return HookRequest(hook, hook_instance, context, prefetch, fhir_server, authorization)
+
+
+def _check_prefetch_shape(prefetch: dict[str, Any], settings: Settings) -> None:
+    if len(prefetch) > settings.max_prefetch_keys:
+        raise _bad(
+            f"prefetch has {len(prefetch)} keys; the limit is {settings.max_prefetch_keys}.",
+            "prefetch",
+            "too-costly",
+        )
+    total = 0
+    for key, value in prefetch.items():
+        if value is None:
+            continue
+        if isinstance(value, list):
+            # A paged result: a list of Bundles.
+            pages = value
+        elif isinstance(value, dict):
+            pages = [value]
+        else:
+            raise _bad(
+                f"prefetch.{key} must be a FHIR resource, a Bundle or null, "
+                f"not {_json_type(value)}.",
+                f"prefetch.{key}",
+            )
+        for page in pages:
+            if not isinstance(page, dict) or not isinstance(page.get("resourceType"), str):
+                raise _bad(
+                    f"prefetch.{key} must be a FHIR resource with a resourceType.",
+                    f"prefetch.{key}",
+                )
+            entries = page.get("entry") if page["resourceType"] == "Bundle" else None
+            if entries is not None and not isinstance(entries, list):
+                raise _bad(f"prefetch.{key}.entry must be an array.", f"prefetch.{key}.entry")
+            total += len(entries) if entries else 1
+    if total > settings.max_prefetch_entries:
+        raise _bad(
+            f"prefetch holds {total} resources; at most {settings.max_prefetch_entries} "
+            "are accepted.",
+            "prefetch",
+            "too-costly",
+        )

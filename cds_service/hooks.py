@@ -1,0 +1,151 @@
+"""``POST /cds-services/<id>``: validate the hook call, complete its prefetch, run the engine."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+
+from cds_service.discovery import ServiceDefinition, find_service, services_with_id
+from cds_service.errors import Issue, ServiceError
+from cds_service.hook_request import HookRequest, parse_json_body, validate_hook_request
+from cds_service.prefetch import PrefetchUnavailable, plan_prefetch, resolve_prefetch
+from cds_service.service_response import service_response
+from cds_service.settings import Settings
+
+bp = Blueprint("hooks", __name__)
+log = logging.getLogger("cds_service.hooks")
+
+
+def _settings() -> Settings:
+    return current_app.extensions["cds_settings"]
+
+
+def _log_fields() -> dict[str, Any]:
+    if "log_fields" not in g:
+        g.log_fields = {}
+    return g.log_fields
+
+
+def fhir_server_refusal(fhir_server: str, settings: Settings) -> str | None:
+    """Why the service may not fetch from ``fhir_server``, or None when it may.
+
+    The fall-back fetch sends the EHR's token to this URL, so it must be one the deployment
+    trusts: the configured allow-list when there is one, and https in production.
+    """
+    if settings.production and urlsplit(fhir_server).scheme != "https":
+        return "fhirServer must use https in production"
+    if settings.fhir_servers and fhir_server.rstrip("/") not in settings.fhir_servers:
+        return "fhirServer is not one of the FHIR servers this service may call"
+    return None
+
+
+def _require_json_content_type() -> None:
+    if request.mimetype != "application/json":
+        given = request.mimetype or "none"
+        raise ServiceError.single(
+            415,
+            f"Content-Type must be application/json (got {given}).",
+            code="not-supported",
+            expression="Content-Type",
+            reason="unsupported_media_type",
+        )
+
+
+def _service_for(service_id: str, data: dict[str, Any]) -> ServiceDefinition:
+    hook = data.get("hook")
+    if not isinstance(hook, str) or not hook:
+        raise ServiceError.single(
+            400, "hook is required and must be a string.", code="required", expression="hook"
+        )
+    service = find_service(service_id, hook)
+    if service is None:
+        served = ", ".join(sorted({s.hook for s in services_with_id(service_id)}))
+        raise ServiceError.single(
+            400,
+            f"Service {service_id} does not serve hook {hook!r}; it serves {served}.",
+            code="not-supported",
+            expression="hook",
+            reason="hook_mismatch",
+        )
+    return service
+
+
+def _complete_prefetch(service: ServiceDefinition, hook_request: HookRequest) -> dict[str, Any]:
+    settings = _settings()
+    plan = plan_prefetch(service.prefetch, hook_request.prefetch)
+    refusal = None
+    if plan.to_fetch and hook_request.fhir_server is not None:
+        refusal = fhir_server_refusal(hook_request.fhir_server, settings)
+    token = (
+        hook_request.fhir_authorization.access_token if hook_request.fhir_authorization else None
+    )
+    try:
+        return resolve_prefetch(
+            plan,
+            context=hook_request.context,
+            fhir_server=hook_request.fhir_server,
+            access_token=token,
+            client=current_app.extensions["fhir_client"],
+            deadline_seconds=settings.fetch_deadline_seconds,
+            refusal=refusal,
+        )
+    except PrefetchUnavailable as exc:
+        _log_fields()["prefetchMissing"] = sorted(exc.failures)
+        raise ServiceError(
+            412,
+            [
+                Issue(
+                    f"Prefetch {key!r} is missing and could not be fetched: {why}.",
+                    "incomplete",
+                    f"prefetch.{key}",
+                )
+                for key, why in sorted(exc.failures.items())
+            ],
+            reason="prefetch_unavailable",
+        ) from None
+
+
+@bp.post("/cds-services/<service_id>")
+def call_service(service_id: str) -> Response:
+    fields = _log_fields()
+    if not services_with_id(service_id):
+        raise ServiceError.single(
+            404,
+            f"No CDS Service with id {service_id!r}.",
+            code="not-found",
+            reason="unknown_service",
+        )
+    fields["service"] = service_id
+    _require_json_content_type()
+    data = parse_json_body(request.get_data(cache=False), _settings())
+    if isinstance(data.get("hookInstance"), str):
+        fields["hookInstance"] = data["hookInstance"][:256]
+    service = _service_for(service_id, data)
+    hook_request = validate_hook_request(data, _settings())
+
+    prefetch = _complete_prefetch(service, hook_request)
+    engine = current_app.extensions["cds_engine"]
+    cards = engine.evaluate(
+        prefetch, patient_id=hook_request.patient_id, as_of=datetime.now(UTC).date()
+    )
+    body = service_response(cards)
+    fields["cards"] = len(body["cards"])
+
+    card_log = current_app.extensions.get("card_log")
+    if card_log is not None:
+        try:
+            card_log.record(
+                service_id=service.id,
+                hook_instance=hook_request.hook_instance,
+                patient_id=hook_request.patient_id,
+                cards=body["cards"],
+            )
+        except Exception:
+            # The clinician's guidance must not be lost to a logging failure; the store
+            # reports its own health through /readyz.
+            log.exception("card log failed (hookInstance=%s)", hook_request.hook_instance)
+    return jsonify(body)
