@@ -14,7 +14,7 @@ from cds_service.hooks import bp as hooks_bp
 from cds_service.settings import Settings
 
 
-def _build_engine(settings: Settings) -> Any:
+def build_engine(settings: Settings) -> Any:
     from cds_service.engine import Engine
     from cds_service.guideline.thresholds import load_thresholds
 
@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None, *, engine: Any | None = None) -
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # keep cards and OperationOutcomes in their natural order
     app.extensions["cds_settings"] = settings
-    app.extensions["cds_engine"] = engine if engine is not None else _build_engine(settings)
+    app.extensions["cds_engine"] = engine if engine is not None else build_engine(settings)
     app.extensions["fhir_client"] = FhirClient(settings)
     app.extensions.setdefault("readiness", [])
 

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from cds_service.discovery import ServiceDefinition, find_service, services_with_id
 from cds_service.errors import Issue, ServiceError
+from cds_service.fhir_client import FhirClient
 from cds_service.hook_request import HookRequest, parse_json_body, validate_hook_request
 from cds_service.prefetch import PrefetchUnavailable, plan_prefetch, resolve_prefetch
 from cds_service.service_response import service_response
@@ -74,27 +75,29 @@ def _service_for(service_id: str, data: dict[str, Any]) -> ServiceDefinition:
     return service
 
 
-def _complete_prefetch(service: ServiceDefinition, hook_request: HookRequest) -> dict[str, Any]:
-    settings = _settings()
+def complete_prefetch(
+    service: ServiceDefinition,
+    hook_request: HookRequest,
+    settings: Settings,
+    client: FhirClient,
+) -> dict[str, Any]:
+    """The prefetch of the request, completed from its fhirServer; ServiceError 412 if not."""
     plan = plan_prefetch(service.prefetch, hook_request.prefetch)
     refusal = None
     if plan.to_fetch and hook_request.fhir_server is not None:
         refusal = fhir_server_refusal(hook_request.fhir_server, settings)
-    token = (
-        hook_request.fhir_authorization.access_token if hook_request.fhir_authorization else None
-    )
+    auth = hook_request.fhir_authorization
     try:
         return resolve_prefetch(
             plan,
             context=hook_request.context,
             fhir_server=hook_request.fhir_server,
-            access_token=token,
-            client=current_app.extensions["fhir_client"],
+            access_token=auth.access_token if auth else None,
+            client=client,
             deadline_seconds=settings.fetch_deadline_seconds,
             refusal=refusal,
         )
     except PrefetchUnavailable as exc:
-        _log_fields()["prefetchMissing"] = sorted(exc.failures)
         raise ServiceError(
             412,
             [
@@ -127,7 +130,14 @@ def call_service(service_id: str) -> Response:
     service = _service_for(service_id, data)
     hook_request = validate_hook_request(data, _settings())
 
-    prefetch = _complete_prefetch(service, hook_request)
+    try:
+        prefetch = complete_prefetch(
+            service, hook_request, _settings(), current_app.extensions["fhir_client"]
+        )
+    except ServiceError as exc:
+        if exc.status == 412:
+            fields["prefetchMissing"] = [i.expression for i in exc.issues if i.expression]
+        raise
     engine = current_app.extensions["cds_engine"]
     cards = engine.evaluate(
         prefetch, patient_id=hook_request.patient_id, as_of=datetime.now(UTC).date()
