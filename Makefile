@@ -28,6 +28,7 @@ run: $(STAMP)
 	$(BIN)/osteopenia-cds serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP) $(NODE_STAMP)
+	tests/support/ensure_postgres.sh
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
