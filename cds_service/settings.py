@@ -87,7 +87,8 @@ class Settings:
     trusted_issuers_file: Path | None = None
     jwt_algorithms: tuple[str, ...] = ("ES384", "RS384")
     jwt_clock_skew_seconds: int = 60
-    jwt_jti_cache_size: int = 100_000
+    jwt_jti_cache_size: int = 100_000  # per issuer
+    jwt_max_lifetime_seconds: int = 3600  # longest exp - iat accepted (jti cache lifetime)
     trust_proxy_headers: bool = False
 
     # clinical content
@@ -144,6 +145,9 @@ class Settings:
             jwt_algorithms=_list(env, "CDS_JWT_ALGORITHMS", ("ES384", "RS384")),
             jwt_clock_skew_seconds=_int(env, "CDS_JWT_CLOCK_SKEW", cls.jwt_clock_skew_seconds),
             jwt_jti_cache_size=_int(env, "CDS_JWT_JTI_CACHE_SIZE", cls.jwt_jti_cache_size, 1),
+            jwt_max_lifetime_seconds=_int(
+                env, "CDS_JWT_MAX_LIFETIME", cls.jwt_max_lifetime_seconds, 60
+            ),
             trust_proxy_headers=_bool(env, "CDS_TRUST_PROXY_HEADERS", False),
             thresholds_file=Path(thresholds) if thresholds else None,
             data_dir=Path(env.get("CDS_DATA_DIR", "var")),
