@@ -93,6 +93,8 @@ class VitaminDLevel:
     original_value: float
     original_unit: str
     source: Provenance
+    code: str = ""  # the LOINC code it was read from
+    ambiguous_analyte: bool = False  # 49054-0 "25-Hydroxycalciferol": meaning unclear
 
 
 class SmokingStatus(str, Enum):
@@ -114,6 +116,14 @@ class AlcoholFact:
     source: Provenance
 
 
+@dataclass(frozen=True, slots=True)
+class AuditCScore:
+    """AUDIT-C total score (LOINC 75626-2), 0–12."""
+
+    score: float
+    source: Provenance
+
+
 class DiagnosisKind(str, Enum):
     OSTEOPENIA = "osteopenia"
     OSTEOPOROSIS = "osteoporosis"
@@ -121,6 +131,7 @@ class DiagnosisKind(str, Enum):
     VITAMIN_D_DEFICIENCY = "vitamin D deficiency"
     OSTEOPENIA_OF_PREMATURITY = "osteopenia of prematurity"
     MENOPAUSE = "menopause"
+    PARENT_HIP_FRACTURE = "parental hip fracture"  # FRAX input (value set 113.12.1040)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +140,7 @@ class Diagnosis:
     system: str
     code: str
     source: Provenance  # source.date: onset, else recordedDate
+    clinical_status: str | None = None  # active / recurrence / inactive / remission / resolved
 
 
 class FractureSite(str, Enum):
@@ -152,6 +164,7 @@ class Fracture:
     system: str
     code: str
     source: Provenance
+    sources: tuple[Provenance, ...] = ()  # every Condition merged into this event
 
     @property
     def is_fragility(self) -> bool:
@@ -185,6 +198,7 @@ class TherapyPeriod:
     start: date
     end: date | None  # None: open (active, no end known); rules clamp to the evaluation date
     source: Provenance
+    status: str | None = None  # the order's or statement's status (active, completed, stopped)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +230,7 @@ class PatientFacts:
     vitamin_d: list[VitaminDLevel] = field(default_factory=list)
     smoking: SmokingFact | None = None  # only the most recent counts
     alcohol: AlcoholFact | None = None  # most recent
+    audit_c: AuditCScore | None = None  # most recent
     diagnoses: list[Diagnosis] = field(default_factory=list)
     fractures: list[Fracture] = field(default_factory=list)
     therapies: list[TherapyEpisode] = field(default_factory=list)
