@@ -28,8 +28,11 @@ def _fail(message: str, code: int = EXIT_ERROR) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from cds_service.app import create_app
+    from cds_service.security import check_startup_safety
 
-    app = create_app(Settings.from_env())
+    settings = Settings.from_env()
+    check_startup_safety(settings, args.host)
+    app = create_app(settings)
     app.run(host=args.host, port=args.port, threaded=True, debug=False, use_reloader=False)
     return EXIT_OK
 
@@ -119,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--as-of", type=_parse_date, default=None, help="evaluation date (default today, UTC)"
     )
     evaluate.set_defaults(handler=_evaluate)
+
+    from cds_service.store.cli import add_subcommands as add_store_subcommands
+
+    add_store_subcommands(commands)  # db upgrade, report
     return parser
 
 

@@ -26,6 +26,9 @@ class Store:
     engine: Engine
     card_log: CardLog
 
+    def close(self) -> None:
+        self.engine.dispose()
+
     def readiness(self) -> dict[str, Any]:
         """Ready when the database answers and its schema is at the shipped head."""
         try:
