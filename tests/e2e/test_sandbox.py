@@ -1,0 +1,341 @@
+"""The service in the real CDS Hooks sandbox, in headless Chromium, against the test FHIR server.
+
+What an integrator does: open the sandbox with our discovery endpoint, pick a patient, read
+the cards, accept a suggestion, dismiss a card. Every check is made twice where it can be:
+in the page (what the clinician sees) and in the service (what it received and verified).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webelement import WebElement
+
+from tests.e2e.browser import Browser
+from tests.e2e.conftest import SANDBOX_ISSUER, RunningService
+from tests.e2e.exchange_log import Exchange
+from tests.e2e.sandbox_site import SandboxSite
+from tests.support.fhir_server import RunningFhirServer
+
+SERVICE_ID = "osteopenia-management"
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "sandbox-cards.png"
+FRAX_URL = "https://frax.shef.ac.uk/FRAX/tool.aspx?country=9"
+NO_CARDS_TEXT = "No recommendations to display"
+
+
+def _wait(condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def _rule(card: dict[str, Any]) -> str:
+    return str(card.get("extension", {}).get("urn:osteopenia-cds:rule", ""))
+
+
+def _page_text(browser: Browser) -> str:
+    return browser.driver.find_element(By.TAG_NAME, "body").text
+
+
+def _button(browser: Browser, label: str) -> WebElement:
+    matches = browser.driver.find_elements(
+        By.XPATH, f"//button[normalize-space(.)={_xpath_literal(label)}]"
+    )
+    assert matches, f"no button labelled {label!r} in the page"
+    return matches[0]
+
+
+def _xpath_literal(text: str) -> str:
+    if "'" not in text:
+        return f"'{text}'"
+    if '"' not in text:
+        return f'"{text}"'
+    parts = text.split("'")
+    return "concat(" + ', "\'", '.join(f"'{p}'" for p in parts) + ")"
+
+
+def _card_element(browser: Browser, summary: str) -> WebElement:
+    """The MUI card whose summary is ``summary``."""
+    return browser.driver.find_element(
+        By.XPATH,
+        f"//*[normalize-space(.)={_xpath_literal(summary.strip())}]"
+        "/ancestor::div[contains(@class, 'MuiCard-root')][1]",
+    )
+
+
+def _hook_calls(service: RunningService, patient_id: str) -> list[Exchange]:
+    return [
+        e
+        for e in service.log.matching("POST", f"/cds-services/{SERVICE_ID}")
+        if isinstance(e.request_json, dict)
+        and e.request_json.get("context", {}).get("patientId") == patient_id
+    ]
+
+
+def open_patient(
+    browser: Browser,
+    site: SandboxSite,
+    fhir: RunningFhirServer,
+    service: RunningService,
+    patient_id: str,
+) -> dict[str, Any]:
+    """Open the patient in the sandbox; return our service's answer once the page shows it."""
+    browser.reset_storage(site.url)
+    service.log.clear()
+    query = urlencode(
+        {
+            "fhirServiceUrl": fhir.base_url,
+            "patientId": patient_id,
+            "serviceDiscoveryURL": service.discovery_url,
+        }
+    )
+    browser.driver.get(f"{site.url}/?{query}")
+    calls = service.log.wait_for(
+        lambda _: [e for e in _hook_calls(service, patient_id) if e.status == 200]
+    )
+
+    def latest_answer_shown() -> dict[str, Any] | None:
+        # The sandbox may call the service more than once while it settles (discovery and
+        # patient arrive separately); the page shows the answer to the last call.
+        answer = _hook_calls(service, patient_id)[-1].response_json
+        text = _page_text(browser)
+        cards = answer.get("cards", [])
+        if cards and all(card["summary"].strip() in text for card in cards):
+            return answer
+        if not cards and NO_CARDS_TEXT in text:
+            return answer
+        return None
+
+    assert calls
+    return _wait(latest_answer_shown, f"the cards of {patient_id} in the page")
+
+
+def _sandbox_errors(browser: Browser, service: RunningService) -> list[str]:
+    browser.drain_logs()
+    service_origin = service.thread.url
+    return [
+        entry["message"]
+        for entry in browser.console
+        if entry.get("level") == "SEVERE"
+        and (service_origin in entry["message"] or "CORS" in entry["message"])
+    ]
+
+
+@pytest.fixture
+def stage(
+    browser: Browser,
+    sandbox_site: SandboxSite,
+    e2e_fhir: RunningFhirServer,
+    e2e_service: RunningService,
+) -> tuple[Browser, SandboxSite, RunningFhirServer, RunningService]:
+    browser.console.clear()
+    return browser, sandbox_site, e2e_fhir, e2e_service
+
+
+def test_sandbox_lists_our_service_from_discovery(stage) -> None:
+    browser, site, fhir, service = stage
+    open_patient(browser, site, fhir, service, "demo-osteopenia-new")
+
+    discovery = service.log.matching("GET", "/cds-services")
+    assert discovery and all(e.status == 200 for e in discovery)
+    assert all(e.client_iss == SANDBOX_ISSUER for e in discovery)
+
+    # Settings (gear) > Configure CDS Services lists each discovered service by its URL.
+    gear = browser.driver.find_elements(By.CSS_SELECTOR, "header button")[-1]
+    gear.click()
+    _button_or_item = _wait(
+        lambda: browser.driver.find_elements(
+            By.XPATH, "//li[normalize-space(.)='Configure CDS Services']"
+        ),
+        "the settings menu",
+    )
+    _button_or_item[0].click()
+    _wait(lambda: service.service_url in _page_text(browser), "our service in the list")
+    text = _page_text(browser)
+    assert '"hook": "patient-view"' in text.replace("\u00a0", " ")
+    assert "Osteopenia and bone health management" in text
+    browser.driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+
+
+def test_patient_cards_render_with_suggestions_and_frax_link(stage) -> None:
+    browser, site, fhir, service = stage
+    answer = open_patient(browser, site, fhir, service, "demo-osteopenia-new")
+    cards = answer["cards"]
+    rules = {_rule(card) for card in cards}
+    assert {"R2", "R5"} <= rules, rules
+
+    text = _page_text(browser)
+    for card in cards:
+        assert card["summary"].strip() in text
+        for suggestion in card.get("suggestions", []):
+            assert _button(browser, suggestion["label"]).is_displayed()
+        for link in card.get("links", []):
+            assert _button(browser, link["label"]).is_displayed()
+    assert any(s for card in cards for s in card.get("suggestions", [])), "no suggestion at all"
+
+    # The FRAX card's link opens the FRAX tool in a new window (the host itself is not
+    # resolvable here: nothing leaves 127.0.0.1).
+    frax_card = next(card for card in cards if _rule(card) == "R5")
+    frax_link = next(link for link in frax_card["links"] if link["url"] == FRAX_URL)
+    main = browser.driver.current_window_handle
+    _button(browser, frax_link["label"]).click()
+    _wait(lambda: len(browser.driver.window_handles) > 1, "the FRAX window")
+    other = next(h for h in browser.driver.window_handles if h != main)
+    browser.driver.switch_to.window(other)
+    opened = _wait(
+        lambda: FRAX_URL in browser.requested_urls() and FRAX_URL, "the FRAX tool request"
+    )
+    assert opened == FRAX_URL
+    browser.driver.close()
+    browser.driver.switch_to.window(main)
+
+    assert not _sandbox_errors(browser, service)
+    assert not browser.external_responses()
+
+
+def test_the_service_verified_the_sandbox_jwt(stage) -> None:
+    browser, site, fhir, service = stage
+    open_patient(browser, site, fhir, service, "demo-osteopenia-new")
+    calls = [e for e in service.log.all() if e.method != "OPTIONS"]
+    assert calls
+    for exchange in calls:
+        assert exchange.has_authorization, exchange.path
+        assert exchange.status == 200, (exchange.path, exchange.status)
+        assert exchange.client_iss == SANDBOX_ISSUER, exchange.path
+
+    # Authentication is really on: the same discovery call without the sandbox's JWT is refused.
+    client = service.app.test_client()
+    refused = client.get("/cds-services", base_url=service.thread.url)
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def _feedback_exchanges(service: RunningService) -> list[Exchange]:
+    return service.log.matching("POST", f"/cds-services/{SERVICE_ID}/feedback")
+
+
+def _analytics(service: RunningService) -> dict[str, Any]:
+    from cds_service.store.analytics import build_report
+
+    return build_report(service.app.extensions["store"].engine).as_json()
+
+
+def test_accepting_a_suggestion_and_dismissing_a_card_are_recorded(stage) -> None:
+    browser, site, fhir, service = stage
+    answer = open_patient(browser, site, fhir, service, "demo-osteopenia-new")
+    cards = answer["cards"]
+    with_suggestion = next(c for c in cards if c.get("suggestions"))
+    suggestion = with_suggestion["suggestions"][0]
+
+    _button(browser, suggestion["label"]).click()
+    accepted = service.log.wait_for(lambda _: _feedback_exchanges(service))
+    sent = accepted[-1].request_json["feedback"][0]
+    assert sent["card"] == with_suggestion["uuid"]
+    assert sent["outcome"] == "accepted"
+    assert sent["acceptedSuggestions"] == [{"id": suggestion["uuid"]}]
+    assert accepted[-1].status == 200, accepted[-1].response_json
+    assert accepted[-1].client_iss == SANDBOX_ISSUER
+    assert accepted[-1].response_json["stored"] == 1
+    assert accepted[-1].response_json["unknownCards"] == 0
+
+    to_dismiss = next(c for c in cards if _rule(c) == "R5")
+    card_element = _card_element(browser, to_dismiss["summary"])
+    dismiss = card_element.find_element(By.XPATH, ".//button[normalize-space(.)='Dismiss']")
+    dismiss.click()
+    dismissed = service.log.wait_for(
+        lambda _: len(_feedback_exchanges(service)) >= 2 and _feedback_exchanges(service)
+    )
+    sent = dismissed[-1].request_json["feedback"][0]
+    assert sent["card"] == to_dismiss["uuid"]
+    assert sent["outcome"] == "overridden"
+    assert dismissed[-1].status == 200, dismissed[-1].response_json
+    assert dismissed[-1].response_json["stored"] == 1
+    _wait(lambda: to_dismiss["summary"].strip() not in _page_text(browser), "the card to go away")
+
+    report = _analytics(service)
+    assert _rule_report(report, _rule(with_suggestion)).get("accepted", 0) >= 1, report
+    assert _rule_report(report, "R5").get("overridden", 0) >= 1, report
+    assert not _sandbox_errors(browser, service)
+
+
+def test_dismissing_with_an_override_reason_is_recorded(stage) -> None:
+    browser, site, fhir, service = stage
+    answer = open_patient(browser, site, fhir, service, "demo-treatment-indicated")
+    treatment = next(c for c in answer["cards"] if _rule(c) == "R4")
+    assert treatment["indicator"] == "warning"
+    assert treatment.get("overrideReasons"), "R4 offers override reasons"
+    reason = treatment["overrideReasons"][0]
+
+    card_element = _card_element(browser, treatment["summary"])
+    card_element.find_element(By.CSS_SELECTOR, "button[aria-label='select dismiss reason']").click()
+    item = _wait(
+        lambda: browser.driver.find_elements(
+            By.XPATH,
+            f"//li[normalize-space(.)={_xpath_literal('Override: ' + reason['display'])}]",
+        ),
+        "the override reasons menu",
+    )
+    item[0].click()
+    sent = service.log.wait_for(lambda _: _feedback_exchanges(service))
+    feedback = sent[-1].request_json["feedback"][0]
+    assert feedback["card"] == treatment["uuid"]
+    assert feedback["outcome"] == "overridden"
+    assert feedback["overrideReason"]["reason"]["code"] == reason["code"]
+    assert sent[-1].status == 200, sent[-1].response_json
+    assert sent[-1].response_json["stored"] == 1
+
+    report = _analytics(service)
+    r4 = _rule_report(report, "R4")
+    assert r4.get("overridden", 0) >= 1, report
+    assert any(r.get("code") == reason["code"] for r in r4.get("overrideReasons", [])), report
+    assert not _sandbox_errors(browser, service)
+
+
+def test_screenshot_of_our_cards(stage) -> None:
+    browser, site, fhir, service = stage
+    answer = open_patient(browser, site, fhir, service, "demo-treatment-indicated")
+    assert len(answer["cards"]) >= 2
+    driver = browser.driver
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1400, max(1000, min(int(height) + 40, 2600)))
+    try:
+        first = _card_element(browser, answer["cards"][0]["summary"])
+        driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", first)
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        assert driver.save_screenshot(str(SCREENSHOT))
+    finally:
+        driver.set_window_size(1400, 1100)
+    assert SCREENSHOT.stat().st_size > 10_000
+
+
+def test_a_patient_with_nothing_to_say_renders_no_cards_and_no_error(stage) -> None:
+    browser, site, fhir, service = stage
+    answer = open_patient(browser, site, fhir, service, "demo-nothing-to-say")
+    assert answer["cards"] == []
+    assert not answer.get("systemActions")
+    text = _page_text(browser)
+    assert NO_CARDS_TEXT in text
+    assert "Could not get a response" not in text
+    assert all(e.status == 200 for e in service.log.all() if e.method != "OPTIONS")
+    assert not _sandbox_errors(browser, service)
+    assert not browser.external_responses()
+
+
+def _rule_report(report: dict[str, Any], rule: str) -> dict[str, Any]:
+    """One rule's line of the store's analytics report."""
+    for entry in report.get("rules", []):
+        if entry.get("rule") == rule:
+            return dict(entry)
+    return {}

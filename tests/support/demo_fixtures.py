@@ -1,0 +1,108 @@
+"""Demo patients: small FHIR R4 transaction bundles, one per guideline rule that can speak.
+
+The bundles in ``tests/fixtures/demo/`` are written as of ``ANCHOR``. The rules look at ages
+and at how long ago a scan, a lab or a prescription was (DXA every 2-3 years, 25(OH)D within a
+year, five years of alendronate), so a fixed calendar date would make the cards drift as
+time passes. ``shifted_bundle`` moves every date and dateTime by the same number of days so
+that the patient's record ends just before the evaluation date, whatever that date is.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+DEMO_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "demo"
+ANCHOR = date(2026, 1, 1)
+
+# FHIR date, dateTime and instant values: YYYY-MM-DD with an optional time part. Partial
+# dates (YYYY, YYYY-MM) do not occur in the demo bundles.
+_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2}))?$")
+
+
+@dataclass(frozen=True, slots=True)
+class DemoPatient:
+    patient_id: str
+    rules: tuple[str, ...]  # the rules expected to speak for this patient
+    story: str
+
+
+DEMO_PATIENTS: tuple[DemoPatient, ...] = (
+    DemoPatient(
+        "demo-osteopenia-new",
+        ("R2", "R3", "R5"),
+        "woman, 62, femoral neck T -1.8 last year; no FRAX, no vitamin D level, no therapy",
+    ),
+    DemoPatient(
+        "demo-treatment-indicated",
+        ("R2", "R3", "R4"),
+        "woman, 68, osteopenia (hip T -2.1), FRAX 21% / hip 3.3%, 25(OH)D 15 ng/mL, smoker",
+    ),
+    DemoPatient(
+        "demo-dxa-overdue",
+        ("R2", "R6"),
+        "man, 72, femoral neck T -1.5 four years ago, low FRAX, vitamin D replete",
+    ),
+    DemoPatient(
+        "demo-bisphosphonate-review",
+        ("R2", "R7"),
+        "woman, 70, osteoporosis, on alendronate for six and a half years",
+    ),
+    DemoPatient(
+        "demo-glucocorticoid",
+        ("R2", "R5", "R8"),
+        "woman, 58, postmenopausal, femoral neck T -1.4, prednisone for nine months",
+    ),
+    DemoPatient(
+        "demo-low-zscore",
+        ("R1",),
+        "man, 39, lumbar spine Z -2.3",
+    ),
+    DemoPatient(
+        "demo-prematurity",
+        ("R9",),
+        "infant, 4 months, osteopenia of prematurity",
+    ),
+    DemoPatient(
+        "demo-nothing-to-say",
+        (),
+        "man, 42, no bone-health data: the service stays silent",
+    ),
+)
+
+
+def _shift_value(value: str, days: int) -> str:
+    match = _DATE.match(value)
+    if match is None:
+        return value
+    day = date.fromisoformat(match.group(1)) + timedelta(days=days)
+    return day.isoformat() + (match.group(2) or "")
+
+
+def _shift(node: Any, days: int) -> Any:
+    if isinstance(node, dict):
+        return {key: _shift(value, days) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_shift(item, days) for item in node]
+    if isinstance(node, str):
+        return _shift_value(node, days)
+    return node
+
+
+def shifted_bundle(path: Path, today: date) -> dict[str, Any]:
+    """The bundle at ``path`` with its dates moved from ``ANCHOR`` to ``today``."""
+    bundle = json.loads(path.read_text(encoding="utf-8"))
+    return _shift(bundle, (today - ANCHOR).days)
+
+
+def demo_bundles(today: date | None = None) -> dict[str, dict[str, Any]]:
+    """Every demo bundle, keyed by patient id, dated relative to ``today``."""
+    today = today or datetime.now().date()
+    return {
+        patient.patient_id: shifted_bundle(DEMO_DIR / f"{patient.patient_id}.json", today)
+        for patient in DEMO_PATIENTS
+    }
