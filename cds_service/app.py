@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from cds_service import cors, errors, request_log, store
+from cds_service import cors, errors, request_log, security, store
 from cds_service.discovery import bp as discovery_bp
 from cds_service.fhir_client import FhirClient
 from cds_service.health import bp as health_bp
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None, *, engine: Any | None = None) -
     cors.init_app(app, settings)
     request_log.init_app(app, settings)
     errors.init_app(app)
+    security.init_app(app, settings)
     app.register_blueprint(discovery_bp)
     app.register_blueprint(hooks_bp)
     app.register_blueprint(health_bp)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
+from cds_service import security
 from cds_service.discovery import ServiceDefinition, find_service, services_with_id
 from cds_service.errors import Issue, ServiceError
 from cds_service.fhir_client import FhirClient
@@ -37,11 +37,7 @@ def fhir_server_refusal(fhir_server: str, settings: Settings) -> str | None:
     The fall-back fetch sends the EHR's token to this URL, so it must be one the deployment
     trusts: the configured allow-list when there is one, and https in production.
     """
-    if settings.production and urlsplit(fhir_server).scheme != "https":
-        return "fhirServer must use https in production"
-    if settings.fhir_servers and fhir_server.rstrip("/") not in settings.fhir_servers:
-        return "fhirServer is not one of the FHIR servers this service may call"
-    return None
+    return security.fhir_server_refusal(fhir_server, settings)
 
 
 def _require_json_content_type() -> None:
