@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from cds_service import security
 from cds_service.discovery import ServiceDefinition, find_service, services_with_id
@@ -50,6 +51,17 @@ def _require_json_content_type() -> None:
             expression="Content-Type",
             reason="unsupported_media_type",
         )
+
+
+def _read_body() -> bytes:
+    """The request body, 413 when over the cap (Content-Length or streamed)."""
+    body = request.get_data(cache=False)  # Werkzeug raises 413 for a declared length
+    limit = _settings().max_body_bytes
+    # A chunked body has no Content-Length; Werkzeug stops reading at the cap without
+    # saying so, which would surface as truncated JSON instead of 413.
+    if request.content_length is None and len(body) >= limit:
+        raise RequestEntityTooLarge()
+    return body
 
 
 def _service_for(service_id: str, data: dict[str, Any]) -> ServiceDefinition:
@@ -120,7 +132,7 @@ def call_service(service_id: str) -> Response:
         )
     fields["service"] = service_id
     _require_json_content_type()
-    data = parse_json_body(request.get_data(cache=False), _settings())
+    data = parse_json_body(_read_body(), _settings())
     if isinstance(data.get("hookInstance"), str):
         fields["hookInstance"] = data["hookInstance"][:256]
     service = _service_for(service_id, data)
@@ -132,7 +144,9 @@ def call_service(service_id: str) -> Response:
         )
     except ServiceError as exc:
         if exc.status == 412:
-            fields["prefetchMissing"] = [i.expression for i in exc.issues if i.expression]
+            fields["prefetchMissing"] = [
+                i.expression.removeprefix("prefetch.") for i in exc.issues if i.expression
+            ]
         raise
     engine = current_app.extensions["cds_engine"]
     cards = engine.evaluate(
