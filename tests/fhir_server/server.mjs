@@ -23,6 +23,10 @@
 //   know the patient's id). /admin/load turns each such entry into an update-as-create
 //   (PUT Type/<uuid>), so the engine rewrites urn:uuid references to Type/<uuid> and
 //   `Observation?patient=<uuid>` finds them. POST /fhir keeps plain FHIR semantics.
+// - Browser clients: every answer allows any origin (CORS) and preflights are answered, so a
+//   browser-based EHR such as the CDS Hooks sandbox can read from it like from a public test
+//   server; `POST Type/_search` with a form body (the sandbox's first choice for prefetch)
+//   is the same search as the GET.
 
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -153,11 +157,14 @@ function parseJson(text) {
   }
 }
 
+const CORS_HEADERS = { 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': 'Location, ETag' };
+
 function send(res, status, body, headers = {}) {
   const payload = body === undefined ? '' : JSON.stringify(body);
   res.writeHead(status, {
     'Content-Type': 'application/fhir+json; charset=utf-8',
     'Content-Length': Buffer.byteLength(payload),
+    ...CORS_HEADERS,
     ...headers,
   });
   res.end(payload);
@@ -214,6 +221,15 @@ export class TestFhirServer {
     if (this.options.verbose) {
       process.stderr.write(`fhir-server: ${req.method} ${req.url}\n`);
     }
+    if (req.method.toUpperCase() === 'OPTIONS') {
+      res.writeHead(204, {
+        ...CORS_HEADERS,
+        'Access-Control-Allow-Methods': 'GET, POST, PUT, DELETE, PATCH',
+        'Access-Control-Allow-Headers': 'authorization, content-type, accept, prefer, if-match',
+        'Access-Control-Max-Age': '600',
+      });
+      return res.end();
+    }
     if (url.pathname === '/admin' || url.pathname.startsWith('/admin/')) {
       return this.handleAdmin(req, res, url);
     }
@@ -222,7 +238,18 @@ export class TestFhirServer {
     }
     const path = url.pathname.substring(FHIR_PREFIX.length).replace(/^\/+|\/+$/g, '');
     const segments = path === '' ? [] : path.split('/').map((s) => decodeURIComponent(s));
-    const method = req.method.toUpperCase();
+    let method = req.method.toUpperCase();
+    if (method === 'POST' && segments.length === 2 && segments[1] === '_search') {
+      const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+      if (type !== 'application/x-www-form-urlencoded') {
+        throw new HttpError(415, 'not-supported', 'POST _search needs application/x-www-form-urlencoded');
+      }
+      for (const [key, value] of new URLSearchParams(await readBody(req))) {
+        url.searchParams.append(key, value);
+      }
+      segments.pop();
+      method = 'GET';
+    }
 
     if (method === 'GET' && segments.length === 1 && segments[0] === 'metadata') {
       return send(res, 200, this.capabilityStatement());
