@@ -1,0 +1,312 @@
+"""R1: classify bone density (WHO, ISCD, AACE 2020) and the under-50 Z-score card.
+
+The most recent DXA study is every score within the study window of the latest score date;
+within it the lowest T-score of lumbar spine, total hip and femoral neck counts (both hips
+included), the forearm only when none of those was measured. Values are compared as
+reported. Osteoporosis, once established by an earlier T-score, a diagnosis code or a
+fragility fracture, is never downgraded by a later, better T-score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import StrEnum
+
+from fhir_mappings.facts import (
+    BoneDensityScore,
+    Diagnosis,
+    DiagnosisKind,
+    DxaSite,
+    Fracture,
+    FractureSite,
+    PatientFacts,
+    ScoreKind,
+)
+
+from . import wording
+from .dates import age_on
+from .eligibility import Eligibility, Population
+from .recommendation import Evidence, Indicator, Recommendation
+from .thresholds import Thresholds
+
+CENTRAL_SITES = frozenset({DxaSite.LUMBAR_SPINE, DxaSite.TOTAL_HIP, DxaSite.FEMORAL_NECK})
+# Hip and spine fractures qualify whatever the density; these only with low bone mass (AACE).
+MAJOR_FRACTURE_SITES = frozenset({FractureSite.HIP, FractureSite.VERTEBRA})
+LOW_MASS_FRACTURE_SITES = frozenset(
+    {FractureSite.WRIST, FractureSite.PROXIMAL_HUMERUS, FractureSite.PELVIS}
+)
+OSTEOPOROSIS_DIAGNOSES = frozenset(
+    {DiagnosisKind.OSTEOPOROSIS, DiagnosisKind.OSTEOPOROSIS_WITH_FRACTURE}
+)
+
+
+class BoneStatus(StrEnum):
+    NORMAL = "normal"
+    OSTEOPENIA = "osteopenia"
+    OSTEOPOROSIS = "osteoporosis"
+    UNKNOWN = "unknown"
+
+
+class Basis(StrEnum):
+    T_SCORE = "T-score"
+    PRIOR_T_SCORE = "earlier T-score"
+    DIAGNOSIS = "diagnosis"
+    FRAGILITY_FRACTURE = "fragility fracture"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    status: BoneStatus
+    basis: Basis
+    score: BoneDensityScore | None = None  # lowest diagnostic T of the most recent study
+    prior_score: BoneDensityScore | None = None  # an earlier T in the osteoporosis range
+    diagnosis: Diagnosis | None = None
+    fragility_fractures: tuple[Fracture, ...] = ()
+
+    @property
+    def low_bone_mass(self) -> bool:
+        return self.status in (BoneStatus.OSTEOPENIA, BoneStatus.OSTEOPOROSIS)
+
+    @property
+    def headline(self) -> str:
+        """``Osteopenia (T −1.8, femoral neck, 2024-03-02)``: the status and what it rests on."""
+        name = self.status.value.capitalize()
+        if self.basis is Basis.T_SCORE and self.score is not None:
+            return f"{name} ({score_phrase(self.score)})"
+        if self.basis is Basis.PRIOR_T_SCORE and self.prior_score is not None:
+            return f"{name} (earlier {score_phrase(self.prior_score)})"
+        if self.basis is Basis.FRAGILITY_FRACTURE and self.fragility_fractures:
+            fracture = self.fragility_fractures[0]
+            return f"{name} ({fracture_phrase(fracture)})"
+        if self.basis is Basis.DIAGNOSIS and self.diagnosis is not None:
+            when = wording.day(self.diagnosis.source.date)
+            return f"{name} (diagnosis {self.diagnosis.code}, {when})"
+        return name
+
+    def evidence(self) -> tuple[Evidence, ...]:
+        items: list[Evidence] = []
+        if self.score is not None:
+            items.append(score_evidence(self.score, "Lowest T-score of the latest DXA"))
+        if self.prior_score is not None:
+            items.append(score_evidence(self.prior_score, "Earlier T-score (osteoporosis)"))
+        if self.diagnosis is not None:
+            d = self.diagnosis
+            label = d.source.display or d.kind.value
+            items.append(
+                Evidence(
+                    f"Diagnosis: {label}", f"{d.system}|{d.code}", d.source.date, d.source.reference
+                )
+            )
+        for fracture in self.fragility_fractures:
+            items.append(fracture_evidence(fracture))
+        return tuple(items)
+
+
+def score_phrase(score: BoneDensityScore) -> str:
+    site = score.site.value
+    if score.laterality.value != "unspecified":
+        site = f"{score.laterality.value} {site}"
+    when = wording.day(score.source.date)
+    return f"{score.kind.value} {wording.number(score.value)}, {site}, {when}"
+
+
+def score_evidence(score: BoneDensityScore, label: str) -> Evidence:
+    site = score.site.value
+    if score.laterality.value != "unspecified":
+        site = f"{score.laterality.value} {site}"
+    return Evidence(
+        f"{label} ({site})",
+        f"{score.kind.value}-score {wording.number(score.value)}",
+        score.source.date,
+        score.source.reference,
+    )
+
+
+def fracture_phrase(fracture: Fracture) -> str:
+    site = (
+        ""
+        if fracture.site in (FractureSite.OTHER, FractureSite.UNSPECIFIED)
+        else f"{fracture.site.value} "
+    )
+    when = wording.day(fracture.onset or fracture.source.date)
+    return f"fragility fracture, {site}{when}".replace(", ,", ",")
+
+
+def fracture_evidence(fracture: Fracture) -> Evidence:
+    detail = f"{fracture.system}|{fracture.code}"
+    if fracture.age_at_onset is not None:
+        detail += f", at age {int(fracture.age_at_onset)}"
+    if fracture.osteoporotic_coded:
+        detail += ", coded osteoporotic"
+    return Evidence(
+        f"Fragility fracture ({fracture.site.value})",
+        detail,
+        fracture.onset or fracture.source.date,
+        fracture.source.reference,
+    )
+
+
+def known(on: date | None, as_of: date) -> bool:
+    """Undated facts count; facts dated after the evaluation date are not yet known."""
+    return on is None or on <= as_of
+
+
+def group_studies(
+    scores: Sequence[BoneDensityScore], window_days: int
+) -> list[list[BoneDensityScore]]:
+    """Scores grouped into studies, newest first; undated scores form one oldest study."""
+    dated = sorted(
+        (s for s in scores if s.source.date is not None), key=lambda s: s.source.date, reverse=True
+    )  # type: ignore[arg-type, return-value]
+    studies: list[list[BoneDensityScore]] = []
+    while dated:
+        latest = dated[0].source.date
+        assert latest is not None
+        cutoff = latest - timedelta(days=window_days)
+        study = [s for s in dated if s.source.date is not None and s.source.date >= cutoff]
+        studies.append(study)
+        dated = dated[len(study) :]
+    undated = [s for s in scores if s.source.date is None]
+    if undated:
+        studies.append(undated)
+    return studies
+
+
+def diagnostic_lowest(study: Sequence[BoneDensityScore]) -> BoneDensityScore | None:
+    central = [s for s in study if s.site in CENTRAL_SITES]
+    candidates = central or [s for s in study if s.site is DxaSite.FOREARM]
+    return min(candidates, key=lambda s: s.value) if candidates else None
+
+
+def status_of_t(value: float, thresholds: Thresholds) -> BoneStatus:
+    if value <= thresholds.t_score_osteoporosis_max:
+        return BoneStatus.OSTEOPOROSIS
+    if value >= thresholds.t_score_normal_min:
+        return BoneStatus.NORMAL
+    return BoneStatus.OSTEOPENIA
+
+
+def _scores(facts: PatientFacts, kind: ScoreKind, as_of: date) -> list[BoneDensityScore]:
+    return [s for s in facts.bone_density_scores if s.kind is kind and known(s.source.date, as_of)]
+
+
+def _diagnostic_at(
+    facts: PatientFacts, on: date | None, eligibility: Eligibility, th: Thresholds
+) -> bool:
+    """An earlier T-score diagnoses only if the patient was then of T-score age."""
+    if eligibility.menopause is not None or on is None or facts.birth_date is None:
+        return True
+    return age_on(facts.birth_date, on) >= th.adult_min_age_years
+
+
+def fragility_fractures(
+    facts: PatientFacts, as_of: date, thresholds: Thresholds, low_bone_mass: bool
+) -> tuple[Fracture, ...]:
+    qualifying: list[Fracture] = []
+    for fracture in facts.fractures:
+        if not known(fracture.onset or fracture.source.date, as_of):
+            continue
+        if fracture.osteoporotic_coded:
+            qualifying.append(fracture)
+            continue
+        age = fracture.age_at_onset
+        if age is None or age < thresholds.fragility_fracture_min_age_years:
+            continue  # trauma in youth, or an age we cannot establish, is not fragility
+        if fracture.site in MAJOR_FRACTURE_SITES or (
+            low_bone_mass and fracture.site in LOW_MASS_FRACTURE_SITES
+        ):
+            qualifying.append(fracture)
+    qualifying.sort(key=lambda f: f.onset or f.source.date or date.min, reverse=True)
+    return tuple(qualifying)
+
+
+def classify_bone_density(
+    facts: PatientFacts, as_of: date, thresholds: Thresholds, eligibility: Eligibility
+) -> Classification:
+    """Bone status of an adult-rule patient; UNKNOWN for everyone else."""
+    if not eligibility.adult_rules:
+        return Classification(BoneStatus.UNKNOWN, Basis.NONE)
+    studies = group_studies(_scores(facts, ScoreKind.T, as_of), thresholds.dxa_study_window_days)
+    lowest = [diagnostic_lowest(study) for study in studies]
+    current = next((s for s in lowest if s is not None), None)
+    prior = next(
+        (
+            s
+            for s in lowest[1:]
+            if s is not None
+            and s is not current
+            and s.value <= thresholds.t_score_osteoporosis_max
+            and _diagnostic_at(facts, s.source.date, eligibility, thresholds)
+        ),
+        None,
+    )
+    diagnoses = [d for d in facts.diagnoses if known(d.source.date, as_of)]
+    osteoporosis_dx = next((d for d in diagnoses if d.kind in OSTEOPOROSIS_DIAGNOSES), None)
+    osteopenia_dx = next((d for d in diagnoses if d.kind is DiagnosisKind.OSTEOPENIA), None)
+
+    measured = status_of_t(current.value, thresholds) if current is not None else None
+    if measured is BoneStatus.OSTEOPOROSIS:
+        status, basis = BoneStatus.OSTEOPOROSIS, Basis.T_SCORE
+    elif osteoporosis_dx is not None:
+        status, basis = BoneStatus.OSTEOPOROSIS, Basis.DIAGNOSIS
+    elif prior is not None:
+        status, basis = BoneStatus.OSTEOPOROSIS, Basis.PRIOR_T_SCORE
+    elif measured is not None:
+        status, basis = measured, Basis.T_SCORE
+    elif osteopenia_dx is not None:
+        status, basis = BoneStatus.OSTEOPENIA, Basis.DIAGNOSIS
+    else:
+        status, basis = BoneStatus.UNKNOWN, Basis.NONE
+
+    low = status in (BoneStatus.OSTEOPENIA, BoneStatus.OSTEOPOROSIS)
+    fractures = fragility_fractures(facts, as_of, thresholds, low)
+    if fractures and status is not BoneStatus.OSTEOPOROSIS:
+        status, basis = BoneStatus.OSTEOPOROSIS, Basis.FRAGILITY_FRACTURE
+    diagnosis = osteoporosis_dx if basis is Basis.DIAGNOSIS and osteoporosis_dx else None
+    if diagnosis is None and basis is Basis.DIAGNOSIS:
+        diagnosis = osteopenia_dx
+    return Classification(
+        status=status,
+        basis=basis,
+        score=current,
+        prior_score=prior if status is BoneStatus.OSTEOPOROSIS else None,
+        diagnosis=diagnosis,
+        fragility_fractures=fractures,
+    )
+
+
+def z_score_card(
+    facts: PatientFacts, as_of: date, thresholds: Thresholds, eligibility: Eligibility
+) -> Recommendation | None:
+    """R1's only card: below 50 and not postmenopausal, Z ≤ −2.0 is "below expected range"."""
+    if eligibility.population is not Population.YOUNGER_ADULT or eligibility.prematurity:
+        return None
+    studies = group_studies(_scores(facts, ScoreKind.Z, as_of), thresholds.dxa_study_window_days)
+    if not studies:
+        return None
+    lowest = diagnostic_lowest(studies[0])
+    if lowest is None or lowest.value > thresholds.z_score_low_max:
+        return None
+    return Recommendation(
+        rule_id="R1",
+        indicator=Indicator.INFO,
+        summary=(
+            f"Z-score {wording.number(lowest.value)} ({lowest.site.value}, "
+            f"{wording.day(lowest.source.date)}) is below the expected range for age: "
+            "evaluate secondary causes"
+        ),
+        advice=(
+            f"The lowest Z-score of the latest DXA is {wording.number(lowest.value)}, at or below "
+            f"{wording.number(thresholds.z_score_low_max)}: bone density is **below the expected "
+            "range for age**.",
+            "Before age 50 (and before menopause) T-scores are not used to diagnose osteopenia or "
+            "osteoporosis (ISCD). Evaluate secondary causes of low bone density (for example "
+            "glucocorticoids, hypogonadism, malabsorption, hyperparathyroidism, hyperthyroidism, "
+            "chronic kidney or liver disease).",
+        ),
+        evidence=(score_evidence(lowest, "Lowest Z-score of the latest DXA"),),
+        references=("ISCD", "WHO1994"),
+    )

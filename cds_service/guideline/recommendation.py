@@ -1,0 +1,65 @@
+"""What a rule concludes, before it is rendered as a CDS Hooks card.
+
+Rules return these plain values; ``cds_service.cards`` turns them into JSON. Keeping the two
+apart lets the rules be tested on meaning (which rule, which facts, which orders) and the
+cards on form (lengths, uuids, no empty fields).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+
+
+class Indicator(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+
+
+class SelectionBehavior(StrEnum):
+    ANY = "any"
+    AT_MOST_ONE = "at-most-one"
+
+
+class OrderKind(StrEnum):
+    """Draft orders a card may offer; ``cds_service.orders`` holds their FHIR templates."""
+
+    ALENDRONATE = "alendronate"
+    RISEDRONATE = "risedronate"
+    CHOLECALCIFEROL = "cholecalciferol"
+    CALCIUM = "calcium"
+    DXA = "dxa"
+    VITAMIN_D_TEST = "vitamin-d-test"
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One fact a recommendation rests on, as shown in the card's detail."""
+
+    label: str
+    value: str
+    date: date | None = None
+    reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    label: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    rule_id: str
+    indicator: Indicator
+    summary: str
+    advice: tuple[str, ...]  # markdown paragraphs or "- " bullet lines, in order
+    evidence: tuple[Evidence, ...] = ()
+    references: tuple[str, ...] = ()  # keys of references.json; the first is the card source
+    orders: tuple[OrderKind, ...] = ()
+    selection_behavior: SelectionBehavior | None = None
+    override_reasons: tuple[str, ...] = ()  # keys of override_reasons in references.json
+    links: tuple[Link, ...] = ()
+    lifelong_note: bool = False  # the "Always" paragraph of the specification
+    extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,53 @@
+"""All guideline rules, run in order over one patient's facts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from fhir_mappings.facts import PatientFacts
+
+from .assessment import Assessment, assess
+from .classification import z_score_card
+from .data_completeness import birth_date_missing
+from .duration import duration_review
+from .foundations import foundational_measures
+from .frax_assessment import fracture_risk_not_assessed
+from .medication_bone_loss import medication_bone_loss
+from .monitoring import dxa_monitoring
+from .prematurity import osteopenia_of_prematurity
+from .recommendation import Recommendation
+from .thresholds import Thresholds
+from .treatment import treatment_indicated
+from .vitamin_d import vitamin_d_card
+
+
+def _z_score(a: Assessment) -> Recommendation | None:
+    return z_score_card(a.facts, a.as_of, a.thresholds, a.eligibility)
+
+
+RULES: tuple[Callable[[Assessment], Recommendation | None], ...] = (
+    birth_date_missing,  # R0
+    _z_score,  # R1
+    foundational_measures,  # R2
+    vitamin_d_card,  # R3
+    treatment_indicated,  # R4
+    fracture_risk_not_assessed,  # R5
+    dxa_monitoring,  # R6
+    duration_review,  # R7
+    medication_bone_loss,  # R8
+    osteopenia_of_prematurity,  # R9
+)
+
+
+def evaluate_rules(
+    facts: PatientFacts, as_of: date, thresholds: Thresholds
+) -> list[Recommendation]:
+    """Recommendations for one patient: at most one per rule."""
+    assessment = assess(facts, as_of, thresholds)
+    found: dict[str, Recommendation] = {}
+    for rule in RULES:
+        recommendation = rule(assessment)
+        if recommendation is not None and recommendation.rule_id not in found:
+            found[recommendation.rule_id] = recommendation
+    return list(found.values())

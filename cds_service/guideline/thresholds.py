@@ -1,0 +1,146 @@
+"""The configurable numbers of the guideline, loaded from one JSON data file.
+
+The shipped defaults live in ``thresholds.json`` beside this module (each entry a value with
+its unit and source). A deployment may point ``CDS_THRESHOLDS_FILE`` at a JSON object that
+overrides some keys, given either as plain numbers or in the shipped ``{"value": ...}`` form.
+Anything else (unknown key, wrong type, inconsistent ranges) stops the service at start-up
+rather than letting it give advice from a misread threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from cds_service.settings import ConfigurationError
+
+_DEFAULTS_RESOURCE = "thresholds.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    adult_min_age_years: int
+    minimum_age_years: int
+    infant_max_age_years: int
+    dxa_study_window_days: int
+    t_score_normal_min: float
+    t_score_osteoporosis_max: float
+    z_score_low_max: float
+    fragility_fracture_min_age_years: int
+    frax_recency_years: float
+    frax_major_osteoporotic_treatment_percent: float
+    frax_hip_treatment_percent: float
+    vitamin_d_target_ng_ml: float
+    vitamin_d_recency_days: int
+    calcium_mg_women_under_51: int
+    calcium_mg_women_51_plus: int
+    calcium_mg_men_under_71: int
+    calcium_mg_men_71_plus: int
+    vitamin_d_iu_under_71: int
+    vitamin_d_iu_71_plus: int
+    alcohol_excess_drinks_per_day: float
+    dxa_interval_low_risk_min_years: float
+    dxa_interval_low_risk_max_years: float
+    dxa_interval_high_risk_min_years: float
+    dxa_interval_high_risk_max_years: float
+    dxa_higher_risk_t_score_max: float
+    oral_bisphosphonate_review_years: float
+    oral_bisphosphonate_max_years: float
+    iv_bisphosphonate_review_years: float
+    therapy_gap_bridge_days: int
+    zoledronic_acid_dose_interval_days: int
+    denosumab_dose_interval_days: int
+    denosumab_stop_grace_days: int
+    glucocorticoid_min_days: int
+
+
+_FIELD_TYPES: dict[str, str] = {f.name: str(f.type) for f in fields(Thresholds)}
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read thresholds file {path}: {exc}") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"thresholds file {path} is not valid JSON: {exc}") from exc
+
+
+def _unwrap(key: str, raw: Any, origin: str) -> Any:
+    if isinstance(raw, dict):
+        if "value" not in raw:
+            raise ConfigurationError(f"{origin}: {key} needs a 'value'")
+        return raw["value"]
+    return raw
+
+
+def _coerce(key: str, value: Any, origin: str) -> int | float:
+    kind = _FIELD_TYPES[key]
+    # bool is an int subclass; a threshold of ``true`` is always a mistake
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigurationError(f"{origin}: {key} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigurationError(f"{origin}: {key} must be finite, got {value!r}")
+    if kind == "int":
+        if isinstance(value, float) and not value.is_integer():
+            raise ConfigurationError(f"{origin}: {key} must be a whole number, got {value!r}")
+        return int(value)
+    return float(value)
+
+
+def _merge(values: dict[str, Any], data: Any, origin: str) -> None:
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"{origin}: thresholds must be a JSON object")
+    for key, raw in data.items():
+        if key not in _FIELD_TYPES:
+            raise ConfigurationError(f"{origin}: unknown threshold {key!r}")
+        values[key] = _coerce(key, _unwrap(key, raw, origin), origin)
+
+
+def _check_consistency(t: Thresholds) -> None:
+    problems: list[str] = []
+    if not t.t_score_osteoporosis_max < t.t_score_normal_min <= 0:
+        problems.append("need t_score_osteoporosis_max < t_score_normal_min <= 0")
+    if t.z_score_low_max >= 0:
+        problems.append("z_score_low_max must be negative")
+    if not 0 <= t.minimum_age_years <= t.adult_min_age_years:
+        problems.append("need 0 <= minimum_age_years <= adult_min_age_years")
+    for low, high in (
+        ("dxa_interval_low_risk_min_years", "dxa_interval_low_risk_max_years"),
+        ("dxa_interval_high_risk_min_years", "dxa_interval_high_risk_max_years"),
+        ("oral_bisphosphonate_review_years", "oral_bisphosphonate_max_years"),
+    ):
+        if not 0 < getattr(t, low) <= getattr(t, high):
+            problems.append(f"need 0 < {low} <= {high}")
+    for name in _FIELD_TYPES:
+        value = getattr(t, name)
+        if name.startswith(("t_score", "z_score", "dxa_higher_risk_t_score")):
+            continue
+        if value < 0:
+            problems.append(f"{name} must not be negative")
+    for name in ("frax_major_osteoporotic_treatment_percent", "frax_hip_treatment_percent"):
+        if not 0 < getattr(t, name) <= 100:
+            problems.append(f"{name} must be a percentage in (0, 100]")
+    if problems:
+        raise ConfigurationError("invalid thresholds: " + "; ".join(problems))
+
+
+def load_thresholds(override: Path | None = None) -> Thresholds:
+    """The shipped thresholds, with a deployment file's keys laid over them."""
+    shipped = resources.files(__package__).joinpath(_DEFAULTS_RESOURCE)
+    values: dict[str, Any] = {}
+    _merge(values, json.loads(shipped.read_text(encoding="utf-8")), "shipped thresholds")
+    missing = set(_FIELD_TYPES) - set(values)
+    if missing:
+        raise ConfigurationError(f"shipped thresholds lack {sorted(missing)}")
+    if override is not None:
+        _merge(values, _read_json(Path(override)), str(override))
+    thresholds = Thresholds(**values)
+    _check_consistency(thresholds)
+    return thresholds

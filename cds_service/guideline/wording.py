@@ -1,0 +1,27 @@
+"""How numbers and dates appear in card text (values as reported, never rounded away)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+
+def number(value: float) -> str:
+    """``-1.8`` → ``−1.8`` (typographic minus, as in the specification's examples)."""
+    text = f"{value:.6g}" if abs(value) < 1e6 else f"{value:.0f}"
+    return text.replace("-", "\u2212")
+
+
+def one_decimal(value: float) -> str:
+    return f"{value:.1f}".replace("-", "\u2212")
+
+
+def day(value: date | None) -> str:
+    return value.isoformat() if value is not None else "date unknown"
+
+
+def shorten(text: str, limit: int = 139) -> str:
+    """Summaries must stay under 140 characters; cut at a word and mark the cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:")
+    return cut + "\u2026"
