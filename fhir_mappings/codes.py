@@ -80,7 +80,9 @@ def load_valueset(oid: str) -> tuple[ValueSetCode, ...]:
 
 
 def _keys(items: Any) -> frozenset[Key]:
-    return frozenset((normalise_system(s), normalise_code(normalise_system(s), c)) for s, c in items)
+    return frozenset(
+        (normalise_system(s), normalise_code(normalise_system(s), c)) for s, c in items
+    )
 
 
 # --- Observations ---------------------------------------------------------------------------
@@ -135,9 +137,7 @@ _COND = _load("conditions.json")
 
 def _valueset_keys(group: str) -> frozenset[Key]:
     return frozenset(
-        (item.system, item.code)
-        for oid in _COND["valuesets"][group]
-        for item in load_valueset(oid)
+        (item.system, item.code) for oid in _COND["valuesets"][group] for item in load_valueset(oid)
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,26 +20,26 @@ class Provenance:
     display: str | None = None  # the code's display or text, for the card's fact list
 
 
-class Sex(str, Enum):
+class Sex(StrEnum):
     FEMALE = "female"
     MALE = "male"
     OTHER = "other"
     UNKNOWN = "unknown"
 
 
-class ScoreKind(str, Enum):
+class ScoreKind(StrEnum):
     T = "T"
     Z = "Z"
 
 
-class DxaSite(str, Enum):
+class DxaSite(StrEnum):
     LUMBAR_SPINE = "lumbar spine"
     TOTAL_HIP = "total hip"
     FEMORAL_NECK = "femoral neck"
     FOREARM = "forearm"  # 33 % radius; counts only when none of the central sites exists
 
 
-class Laterality(str, Enum):
+class Laterality(StrEnum):
     LEFT = "left"
     RIGHT = "right"
     UNSPECIFIED = "unspecified"
@@ -72,7 +72,7 @@ class DxaEvent:
     source: Provenance
 
 
-class FraxKind(str, Enum):
+class FraxKind(StrEnum):
     MAJOR_OSTEOPOROTIC = "major osteoporotic"
     HIP = "hip"
 
@@ -97,7 +97,7 @@ class VitaminDLevel:
     ambiguous_analyte: bool = False  # 49054-0 "25-Hydroxycalciferol": meaning unclear
 
 
-class SmokingStatus(str, Enum):
+class SmokingStatus(StrEnum):
     CURRENT = "current"
     FORMER = "former"
     NEVER = "never"
@@ -124,7 +124,7 @@ class AuditCScore:
     source: Provenance
 
 
-class DiagnosisKind(str, Enum):
+class DiagnosisKind(StrEnum):
     OSTEOPENIA = "osteopenia"
     OSTEOPOROSIS = "osteoporosis"
     OSTEOPOROSIS_WITH_FRACTURE = "osteoporosis with current fracture"
@@ -143,7 +143,7 @@ class Diagnosis:
     clinical_status: str | None = None  # active / recurrence / inactive / remission / resolved
 
 
-class FractureSite(str, Enum):
+class FractureSite(StrEnum):
     HIP = "hip"
     VERTEBRA = "vertebra"
     WRIST = "wrist"  # distal forearm
@@ -174,7 +174,7 @@ class Fracture:
         return self.age_at_onset is not None and self.age_at_onset >= 50
 
 
-class DrugClass(str, Enum):
+class DrugClass(StrEnum):
     ORAL_BISPHOSPHONATE = "oral bisphosphonate"
     IV_BISPHOSPHONATE = "intravenous bisphosphonate"  # zoledronic acid (and IV ibandronate)
     DENOSUMAB = "denosumab"
@@ -188,7 +188,7 @@ class DrugClass(str, Enum):
     OTHER_BONE_LOSS = "other bone-loss medicine"
 
 
-class MatchedBy(str, Enum):
+class MatchedBy(StrEnum):
     CODE = "code"  # RxNorm SCD/SBD/IN code or value-set membership
     INGREDIENT_NAME = "ingredient name"  # last resort, from display or text
 

@@ -1,0 +1,208 @@
+"""Therapy episodes from MedicationRequest and MedicationStatement.
+
+Periods follow clinical-spec section 1 ("Therapy periods"). Known RxNorm codes match first
+(SCD/SBD, ingredient, VSAC members); otherwise the ingredient name in a coding display or
+text (recorded as MatchedBy.INGREDIENT_NAME).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import codes
+from .access import as_dict, as_list, as_number, as_str, codings, concept_texts, status_code
+from .bundle import reference_of
+from .context import Context
+from .dates import add_days, parse_date, period_dates
+from .facts import DrugClass, MatchedBy, Provenance, TherapyEpisode, TherapyPeriod
+
+DEFAULT_SUPPLY_DAYS = 90
+NOT_EXPOSURE_INTENTS = frozenset({"proposal", "plan", "option", "directive"})
+_DURATION_DAYS = {
+    "d": 1.0, "day": 1.0, "days": 1.0, "wk": 7.0, "week": 7.0, "weeks": 7.0,
+    "mo": 30.4375, "month": 30.4375, "months": 30.4375, "a": 365.25, "year": 365.25,
+    "h": 1 / 24,
+}  # fmt: skip
+MAX_REPEATS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class _Match:
+    ingredient: str
+    drug_class: DrugClass
+    matched_by: MatchedBy
+    display: str | None
+
+
+def _concepts(resource: dict[str, Any], ctx: Context) -> tuple[list[Any], list[Any]]:
+    """(code concepts, form/route concepts) of the medication, following medicationReference."""
+    concepts: list[Any] = []
+    forms: list[Any] = []
+    if "medicationCodeableConcept" in resource:
+        concepts.append(resource.get("medicationCodeableConcept"))
+    reference = resource.get("medicationReference")
+    if reference is not None:
+        medication = ctx.pool.resolve(reference, container=resource)
+        if isinstance(medication, dict) and medication.get("resourceType") == "Medication":
+            concepts.append(medication.get("code"))
+            forms.append(medication.get("form"))
+            for ingredient in as_list(medication.get("ingredient")):
+                concepts.append(as_dict(ingredient).get("itemCodeableConcept"))
+        text = as_str(as_dict(reference).get("display"))
+        if text:
+            concepts.append({"text": text})
+    for dosage in as_list(resource.get("dosageInstruction")) + as_list(resource.get("dosage")):
+        dosage = as_dict(dosage)
+        forms.append(dosage.get("route"))
+        if isinstance(dosage.get("text"), str):
+            forms.append({"text": dosage["text"]})
+    return concepts, forms
+
+
+def _classify(ingredient: str, texts: str, form_concepts: list[Any], code_fixes_form: bool):
+    spec = codes.INGREDIENTS[ingredient]
+    drug_class = spec.drug_class
+    route_keys = {(s, c) for concept in form_concepts for s, c, _ in codings(concept)}
+    form_text = " ".join(t for concept in form_concepts for t in concept_texts(concept))
+    all_text = f"{texts} {form_text}"
+    non_systemic = route_keys & codes.NON_SYSTEMIC_ROUTES or (
+        not route_keys & codes.ORAL_ROUTES and codes.NON_SYSTEMIC_WORDS.search(all_text)
+    )
+    if spec.systemic_only and not code_fixes_form and non_systemic:
+        return None
+    if spec.injectable_class and codes.INJECTABLE_WORDS.search(all_text):
+        drug_class = spec.injectable_class
+    return DrugClass(drug_class)
+
+
+def match_medication(resource: dict[str, Any], ctx: Context) -> _Match | None:
+    concepts, forms = _concepts(resource, ctx)
+    texts = " ".join(t for concept in concepts for t in concept_texts(concept))
+    for concept in concepts:
+        for system, code, display in codings(concept):
+            entry = codes.MEDICATION_CODES.get((system, code))
+            if entry is None:
+                continue
+            drug_class = _classify(entry.ingredient, texts, forms, entry.route_known)
+            if drug_class is None:
+                return None
+            return _Match(entry.ingredient, drug_class, MatchedBy.CODE, display or texts[:200])
+    if not texts:
+        return None
+    ingredient = codes.ingredient_from_words(texts)
+    if ingredient is None:
+        return None
+    drug_class = _classify(ingredient, texts, forms, False)
+    if drug_class is None:
+        return None
+    return _Match(ingredient, drug_class, MatchedBy.INGREDIENT_NAME, texts[:200])
+
+
+def _duration_days(quantity: Any) -> float | None:
+    quantity = as_dict(quantity)
+    number = as_number(quantity.get("value"))
+    unit = (as_str(quantity.get("code")) or as_str(quantity.get("unit")) or "d").lower()
+    factor = _DURATION_DAYS.get(unit)
+    if number is None or factor is None or number <= 0:
+        return None
+    return number * factor
+
+
+def _request_period(resource: dict[str, Any], ctx: Context, reference: str):
+    status = status_code(resource)
+    dispense = as_dict(resource.get("dispenseRequest"))
+    v_start, v_end, v_bad = period_dates(dispense.get("validityPeriod"))
+    raw_authored = resource.get("authoredOn")
+    authored = parse_date(raw_authored)
+    if raw_authored is not None and authored is None and v_start is None:
+        ctx.notes.add("Medication order with unreadable authoredOn; not used", reference)
+        return None
+    start = v_start or authored
+    if start is None:
+        ctx.notes.add("Medication order without a start date; not used", reference)
+        return None
+    if v_end is not None and not v_bad:
+        return start, v_end
+    if status == "active":
+        return start, None
+    days = _duration_days(dispense.get("expectedSupplyDuration"))
+    if days is None:
+        days = DEFAULT_SUPPLY_DAYS
+    else:
+        repeats = as_number(dispense.get("numberOfRepeatsAllowed"))
+        repeats = int(repeats) if repeats is not None and 0 <= repeats <= MAX_REPEATS else 0
+        days *= repeats + 1
+    return start, add_days(start, days)
+
+
+def _statement_period(resource: dict[str, Any], ctx: Context, reference: str):
+    status = status_code(resource)
+    if "effectivePeriod" in resource:
+        start, end, malformed = period_dates(resource.get("effectivePeriod"))
+        if malformed and not start:
+            ctx.notes.add("Medication statement with unreadable period; not used", reference)
+            return None
+    elif "effectiveDateTime" in resource:
+        start = parse_date(resource.get("effectiveDateTime"))
+        end = None if status == "active" else start
+    else:
+        start, end = parse_date(resource.get("dateAsserted")), None
+        if status != "active":
+            end = start
+    if start is None:
+        ctx.notes.add("Medication statement without a usable date; not used", reference)
+        return None
+    if end is None and status != "active":
+        end = parse_date(resource.get("dateAsserted")) or start
+    if end is not None and end < start:
+        end = start
+    return start, end
+
+
+def map_medications(ctx: Context) -> list[TherapyEpisode]:
+    episodes: dict[tuple[DrugClass, str], tuple[MatchedBy, list[TherapyPeriod]]] = {}
+    sources = [
+        ("MedicationRequest", _request_period),
+        ("MedicationStatement", _statement_period),
+    ]
+    for resource_type, period_of in sources:
+        for resource in ctx.pool.of_type(resource_type):
+            if resource_type == "MedicationRequest":
+                intent = status_code(resource, "intent")
+                if intent in NOT_EXPOSURE_INTENTS:
+                    continue
+            match = match_medication(resource, ctx)
+            if match is None:
+                continue
+            reference = reference_of(resource)
+            period = period_of(resource, ctx, reference)
+            if period is None:
+                continue
+            start, end = period
+            ok, start = ctx.usable_date(start, False, reference, "Medication")
+            if not ok or start is None:
+                continue
+            item = TherapyPeriod(
+                start, end, Provenance(reference, start, match.display), status_code(resource)
+            )
+            key = (match.drug_class, match.ingredient)
+            matched_by, periods = episodes.get(key, (match.matched_by, []))
+            if match.matched_by is MatchedBy.CODE:
+                matched_by = MatchedBy.CODE
+            periods.append(item)
+            episodes[key] = (matched_by, periods)
+    return [
+        TherapyEpisode(
+            drug_class=drug_class,
+            ingredient=ingredient,
+            matched_by=matched_by,
+            periods=tuple(sorted(periods, key=lambda p: (p.start, p.source.reference))),
+        )
+        for (drug_class, ingredient), (matched_by, periods) in sorted(
+            episodes.items(), key=lambda kv: (kv[0][0].value, kv[0][1])
+        )
+    ]
+
+
+__all__ = ["map_medications", "match_medication"]
