@@ -29,6 +29,8 @@ def _configure(settings: Settings) -> None:
         # The line is complete as it is; the root logger would print it a second time.
         log.propagate = False
     log.setLevel(settings.log_level if settings.log_level in logging._nameToLevel else "INFO")
+    # urllib3 logs request URLs at DEBUG, and fall-back fetch URLs carry the patient id.
+    logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLogger().level))
 
 
 def init_app(app: Flask, settings: Settings) -> None:
