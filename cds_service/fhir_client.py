@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from cds_service.settings import Settings
@@ -207,15 +208,18 @@ class FhirClient:
         chunks: list[bytes] = []
         size = 0
         try:
-            for chunk in response.iter_content(_CHUNK):
+            # read1: at most one socket read per call, so the deadline is checked after every
+            # read. (iter_content blocks until a whole chunk arrives: a server sending a byte
+            # per read timeout would hold this thread and its connection far past the deadline.)
+            while chunk := response.raw.read1(_CHUNK, decode_content=True):
                 size += len(chunk)
                 if size > cap:
                     raise FhirResponseTooLarge()
                 deadline.check()
                 chunks.append(chunk)
-        except requests.Timeout as exc:
+        except (requests.Timeout, urllib3.exceptions.TimeoutError) as exc:
             raise FhirTimeout() from exc
-        except requests.RequestException as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise FhirUnreachable("the connection broke while reading the answer") from exc
         return b"".join(chunks)
 
