@@ -126,17 +126,16 @@ def score_evidence(score: BoneDensityScore, label: str) -> Evidence:
 
 
 def fracture_phrase(fracture: Fracture) -> str:
-    site = (
-        ""
-        if fracture.site in (FractureSite.OTHER, FractureSite.UNSPECIFIED)
-        else f"{fracture.site.value} "
-    )
+    """``hip fragility fracture, 2024-08-14``."""
+    site = fracture.site.value
+    if fracture.site in (FractureSite.OTHER, FractureSite.UNSPECIFIED):
+        site = "osteoporotic" if fracture.osteoporotic_coded else ""
     when = wording.day(fracture.onset or fracture.source.date)
-    return f"fragility fracture, {site}{when}".replace(", ,", ",")
+    return f"{site} fragility fracture, {when}".strip()
 
 
 def fracture_evidence(fracture: Fracture) -> Evidence:
-    detail = f"{fracture.system}|{fracture.code}"
+    detail = wording.code(fracture.system, fracture.code)
     if fracture.age_at_onset is not None:
         detail += f", at age {int(fracture.age_at_onset)}"
     if fracture.osteoporotic_coded:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import wording
 from .assessment import Assessment
 from .recommendation import Evidence, Indicator, Recommendation
 
@@ -27,7 +28,7 @@ def osteopenia_of_prematurity(a: Assessment) -> Recommendation | None:
         evidence=(
             Evidence(
                 f"Diagnosis: {diagnosis.source.display or diagnosis.kind.value}",
-                f"{diagnosis.system}|{diagnosis.code}",
+                wording.code(diagnosis.system, diagnosis.code),
                 diagnosis.source.date,
                 diagnosis.source.reference,
             ),

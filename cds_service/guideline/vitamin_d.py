@@ -71,7 +71,7 @@ def vitamin_d_card(a: Assessment) -> Recommendation | None:
         else (
             Evidence(
                 f"Diagnosis: {deficiency.source.display or 'vitamin D deficiency'}",
-                f"{deficiency.system}|{deficiency.code}",
+                wording.code(deficiency.system, deficiency.code),
                 deficiency.source.date,
                 deficiency.source.reference,
             ),

@@ -25,3 +25,17 @@ def shorten(text: str, limit: int = 139) -> str:
         return text
     cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:")
     return cut + "\u2026"
+
+
+_SYSTEM_NAMES = {
+    "http://snomed.info/sct": "SNOMED CT",
+    "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM",
+    "http://hl7.org/fhir/sid/icd-10": "ICD-10",
+    "http://loinc.org": "LOINC",
+    "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm",
+}
+
+
+def code(system: str, value: str) -> str:
+    """``ICD-10-CM S72.001A``: a coding as a clinician reads it."""
+    return f"{_SYSTEM_NAMES.get(system, system)} {value}".strip()

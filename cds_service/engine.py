@@ -1,0 +1,39 @@
+"""The clinical core: FHIR prefetch → bone-health facts → guideline rules → cards.
+
+Pure computation (no I/O): the web service, the command line and tests all call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+import fhir_mappings
+from cds_service.cards import render_card
+from cds_service.guideline.recommendation import Recommendation
+from cds_service.guideline.rules import evaluate_rules
+from cds_service.guideline.thresholds import Thresholds
+from cds_service.orders import validate_all_templates
+from fhir_mappings.facts import PatientFacts
+
+
+class Engine:
+    def __init__(self, thresholds: Thresholds) -> None:
+        self.thresholds = thresholds
+        validate_all_templates()  # a broken order template fails start-up, not a request
+
+    def recommendations(self, facts: PatientFacts, *, as_of: date) -> list[Recommendation]:
+        return evaluate_rules(facts, as_of, self.thresholds)
+
+    def cards_for_facts(
+        self, facts: PatientFacts, *, patient_id: str, as_of: date
+    ) -> list[dict[str, Any]]:
+        return [render_card(r, patient_id) for r in self.recommendations(facts, as_of=as_of)]
+
+    def evaluate(
+        self, prefetch: Mapping[str, Any], *, patient_id: str, as_of: date
+    ) -> list[dict[str, Any]]:
+        """JSON-ready CDS Hooks cards for one patient on ``as_of``."""
+        facts = fhir_mappings.build_facts(prefetch, patient_id=patient_id, as_of=as_of)
+        return self.cards_for_facts(facts, patient_id=patient_id, as_of=as_of)

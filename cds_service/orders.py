@@ -1,0 +1,209 @@
+"""Draft FHIR R4 orders offered as card suggestions.
+
+Each template is built with the ``fhir.resources.R4B`` models and validated once per process;
+a request only copies the validated JSON and fills in the patient, so suggestions cost
+microseconds. Codes are the verified RxNorm ingredient codes (clinical-research.md §1.7); the
+strength and dose are in the text and the dosage, because no verified SCD code for the
+weekly tablets is on record.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.servicerequest import ServiceRequest
+
+from cds_service.guideline.recommendation import OrderKind
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+LOINC = "http://loinc.org"
+CPT = "http://www.ama-assn.org/go/cpt"
+UCUM = "http://unitsofmeasure.org"
+_FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_PLACEHOLDER = "Patient/template"
+
+
+def _timing(frequency: int, period: float, unit: str) -> dict[str, Any]:
+    return {"repeat": {"frequency": frequency, "period": period, "periodUnit": unit}}
+
+
+def _dose(value: float, unit: str, code: str) -> list[dict[str, Any]]:
+    return [{"doseQuantity": {"value": value, "unit": unit, "system": UCUM, "code": code}}]
+
+
+def _medication_request(
+    code: str, display: str, text: str, dosage: dict[str, Any], note: str
+) -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationRequest",
+        "status": "draft",
+        "intent": "proposal",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/medicationrequest-category",
+                        "code": "outpatient",
+                        "display": "Outpatient",
+                    }
+                ]
+            }
+        ],
+        "medicationCodeableConcept": {
+            "coding": [{"system": RXNORM, "code": code, "display": display}],
+            "text": text,
+        },
+        "subject": {"reference": _PLACEHOLDER},
+        "dosageInstruction": [dosage],
+        "note": [{"text": note}],
+    }
+
+
+def _service_request(codings: list[dict[str, str]], text: str, note: str) -> dict[str, Any]:
+    return {
+        "resourceType": "ServiceRequest",
+        "status": "draft",
+        "intent": "proposal",
+        "code": {"coding": codings, "text": text},
+        "subject": {"reference": _PLACEHOLDER},
+        "note": [{"text": note}],
+    }
+
+
+def _alendronate() -> dict[str, Any]:
+    return _medication_request(
+        "46041",
+        "alendronate",
+        "alendronate 70 mg oral tablet",
+        {
+            "text": "70 mg by mouth once weekly, on waking with a full glass of plain water, "
+            "at least 30 minutes before food; stay upright for 30 minutes",
+            "timing": _timing(1, 1, "wk"),
+            "route": {"text": "oral"},
+            "doseAndRate": _dose(70, "mg", "mg"),
+        },
+        "First-line oral bisphosphonate for fracture risk reduction (ACP 2023).",
+    )
+
+
+def _risedronate() -> dict[str, Any]:
+    return _medication_request(
+        "73056",
+        "risedronate",
+        "risedronate 35 mg oral tablet",
+        {
+            "text": "35 mg by mouth once weekly, on waking with a full glass of plain water, "
+            "at least 30 minutes before food; stay upright for 30 minutes",
+            "timing": _timing(1, 1, "wk"),
+            "route": {"text": "oral"},
+            "doseAndRate": _dose(35, "mg", "mg"),
+        },
+        "First-line oral bisphosphonate for fracture risk reduction (ACP 2023).",
+    )
+
+
+def _cholecalciferol() -> dict[str, Any]:
+    return _medication_request(
+        "2418",
+        "cholecalciferol",
+        "cholecalciferol (vitamin D3) 800 IU oral",
+        {
+            "text": "800 IU by mouth once daily",
+            "timing": _timing(1, 1, "d"),
+            "route": {"text": "oral"},
+            "doseAndRate": _dose(800, "IU", "[IU]"),
+        },
+        "Vitamin D supplement for bone health; target 25(OH)D at or above the configured goal.",
+    )
+
+
+def _calcium() -> dict[str, Any]:
+    return _medication_request(
+        "1897",
+        "calcium carbonate",
+        "calcium carbonate 1,250 mg (500 mg elemental calcium) oral tablet",
+        {
+            "text": "500 mg elemental calcium by mouth once daily with a meal, to reach the "
+            "recommended total intake together with dietary calcium",
+            "timing": _timing(1, 1, "d"),
+            "route": {"text": "oral"},
+            "doseAndRate": _dose(500, "mg", "mg"),
+        },
+        "Calcium supplement for bone health (IOM 2011, BHOF 2022).",
+    )
+
+
+def _dxa() -> dict[str, Any]:
+    return _service_request(
+        [
+            {"system": CPT, "code": "77080", "display": "DXA bone density study, axial skeleton"},
+            {
+                "system": LOINC,
+                "code": "38268-9",
+                "display": "DXA Skeletal system Views for bone density",
+            },
+        ],
+        "DXA bone density scan, lumbar spine and hip",
+        "Bone density monitoring (BHOF 2022).",
+    )
+
+
+def _vitamin_d_test() -> dict[str, Any]:
+    return _service_request(
+        [
+            {
+                "system": LOINC,
+                "code": "62292-8",
+                "display": "25-Hydroxyvitamin D2+25-Hydroxyvitamin D3 [Mass/volume] in Serum or "
+                "Plasma",
+            }
+        ],
+        "25-hydroxyvitamin D, serum",
+        "Vitamin D status in low bone mass or vitamin D deficiency.",
+    )
+
+
+_BUILDERS: dict[OrderKind, tuple[Callable[[], dict[str, Any]], type, str]] = {
+    OrderKind.ALENDRONATE: (_alendronate, MedicationRequest, "Order alendronate 70 mg weekly"),
+    OrderKind.RISEDRONATE: (_risedronate, MedicationRequest, "Order risedronate 35 mg weekly"),
+    OrderKind.CHOLECALCIFEROL: (
+        _cholecalciferol,
+        MedicationRequest,
+        "Order vitamin D3 (cholecalciferol) 800 IU daily",
+    ),
+    OrderKind.CALCIUM: (_calcium, MedicationRequest, "Order calcium 500 mg daily"),
+    OrderKind.DXA: (_dxa, ServiceRequest, "Order DXA bone density scan"),
+    OrderKind.VITAMIN_D_TEST: (_vitamin_d_test, ServiceRequest, "Order 25-hydroxyvitamin D level"),
+}
+
+
+@cache
+def _template(kind: OrderKind) -> dict[str, Any]:
+    """The validated JSON of one draft order (validated once, then reused)."""
+    build, model, _ = _BUILDERS[kind]
+    resource = model.model_validate(build())
+    return resource.model_dump(mode="json", exclude_none=True)
+
+
+def validate_all_templates() -> None:
+    """Build every template now, so a broken template stops start-up, not a request."""
+    for kind in OrderKind:
+        _template(kind)
+
+
+def order_label(kind: OrderKind) -> str:
+    return _BUILDERS[kind][2]
+
+
+def draft_order(kind: OrderKind, patient_id: str) -> dict[str, Any]:
+    """A fresh copy of the validated draft, for ``Patient/<patient_id>``."""
+    if not _FHIR_ID.match(patient_id):
+        raise ValueError("patient id is not a valid FHIR id")
+    resource = copy.deepcopy(_template(kind))
+    resource["subject"] = {"reference": f"Patient/{patient_id}"}
+    return resource

@@ -1,0 +1,228 @@
+"""Small builders of FHIR R4 JSON for rule tests: each returns one resource as an EHR sends it."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+from typing import Any
+
+LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
+ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+UCUM = "http://unitsofmeasure.org"
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+
+T_SCORE_CODES = {
+    "lumbar spine": ("38267-1", "DXA Lumbar spine [T-score] Bone density"),
+    "hip": ("38264-8", "DXA Hip [T-score] Bone density"),
+    "hip right": ("80945-9", "DXA Hip - right [T-score] Bone density"),
+    "hip left": ("80946-7", "DXA Hip - left [T-score] Bone density"),
+    "femur": ("38263-0", "DXA Femur [T-score] Bone density"),
+    "femur left": ("80948-3", "DXA Femur - left [T-score] Bone density"),
+    "forearm": ("38265-5", "DXA Radius and Ulna [T-score] Bone density"),
+    "calcaneus": ("38266-3", "DXA Calcaneus [T-score] Bone density"),
+}
+Z_SCORE_CODES = {
+    "lumbar spine": ("85394-5", "DXA Lumbar spine [Z-score] Bone density"),
+    "hip": ("80933-5", "DXA Hip [Z-score] Bone density"),
+    "femur": ("80934-3", "DXA Femur [Z-score] Bone density"),
+}
+
+_ids = itertools.count(1)
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}-{next(_ids)}"
+
+
+def patient(pid: str, birth: date | None, gender: str = "female") -> dict[str, Any]:
+    resource: dict[str, Any] = {"resourceType": "Patient", "id": pid, "gender": gender}
+    if birth is not None:
+        resource["birthDate"] = birth.isoformat()
+    return resource
+
+
+def _observation(pid: str, code: str, display: str, when: date, **extra: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": extra.pop("id", None) or _id("obs"),
+        "status": extra.pop("status", "final"),
+        "code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectiveDateTime": when.isoformat(),
+        **extra,
+    }
+
+
+def t_score(pid: str, site: str, value: float, when: date, **extra: Any) -> dict[str, Any]:
+    code, display = T_SCORE_CODES[site]
+    quantity = {"value": value, "unit": "T-Score", "system": UCUM, "code": "1"}
+    return _observation(pid, code, display, when, valueQuantity=quantity, **extra)
+
+
+def z_score(pid: str, site: str, value: float, when: date, **extra: Any) -> dict[str, Any]:
+    code, display = Z_SCORE_CODES[site]
+    quantity = {"value": value, "unit": "Z-Score", "system": UCUM, "code": "1"}
+    return _observation(pid, code, display, when, valueQuantity=quantity, **extra)
+
+
+def vitamin_d(
+    pid: str,
+    value: float,
+    when: date,
+    unit: str = "ng/mL",
+    comparator: str | None = None,
+    code: str = "62292-8",
+    **extra: Any,
+) -> dict[str, Any]:
+    quantity: dict[str, Any] = {"value": value, "unit": unit, "system": UCUM, "code": unit}
+    if comparator:
+        quantity["comparator"] = comparator
+    display = "25-Hydroxyvitamin D2+25-Hydroxyvitamin D3 [Mass/volume] in Serum or Plasma"
+    return _observation(pid, code, display, when, valueQuantity=quantity, **extra)
+
+
+def frax(
+    pid: str, kind: str, value: float, when: date, unit: str | None = "%", **extra: Any
+) -> dict[str, Any]:
+    code = "90265-0" if kind == "major" else "90266-8"
+    display = (
+        "Major osteoporotic fracture 10-year probability [Likelihood] Fracture Risk Assessment"
+        if kind == "major"
+        else "Hip fracture 10-year probability [Likelihood] Fracture Risk Assessment"
+    )
+    quantity: dict[str, Any] = {"value": value}
+    if unit is not None:
+        quantity.update({"unit": unit, "system": UCUM, "code": unit})
+    return _observation(pid, code, display, when, valueQuantity=quantity, **extra)
+
+
+def smoking(pid: str, answer: str, display: str, when: date) -> dict[str, Any]:
+    concept = {"coding": [{"system": SNOMED, "code": answer, "display": display}]}
+    return _observation(
+        pid, "72166-2", "Tobacco smoking status", when, valueCodeableConcept=concept
+    )
+
+
+def drinks_per_day(pid: str, value: float, when: date) -> dict[str, Any]:
+    quantity = {"value": value, "unit": "{drinks}/d", "system": UCUM, "code": "{drinks}/d"}
+    return _observation(pid, "74013-4", "Alcoholic drinks per day", when, valueQuantity=quantity)
+
+
+def condition(
+    pid: str,
+    system: str,
+    code: str,
+    display: str,
+    onset: date | None,
+    clinical: str = "active",
+    verification: str = "confirmed",
+    **extra: Any,
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Condition",
+        "id": extra.pop("id", None) or _id("cond"),
+        "clinicalStatus": {"coding": [{"system": CONDITION_CLINICAL, "code": clinical}]},
+        "verificationStatus": {
+            "coding": [{"system": CONDITION_VERIFICATION, "code": verification}]
+        },
+        "code": {"coding": [{"system": system, "code": code, "display": display}]},
+        "subject": {"reference": f"Patient/{pid}"},
+        **extra,
+    }
+    if onset is not None:
+        resource["onsetDateTime"] = onset.isoformat()
+    return resource
+
+
+def medication_request(
+    pid: str,
+    code: str,
+    display: str,
+    start: date,
+    end: date | None = None,
+    status: str = "active",
+    **extra: Any,
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "id": extra.pop("id", None) or _id("medrx"),
+        "status": status,
+        "intent": "order",
+        "medicationCodeableConcept": {
+            "coding": [{"system": RXNORM, "code": code, "display": display}],
+            "text": display,
+        },
+        "subject": {"reference": f"Patient/{pid}"},
+        "authoredOn": start.isoformat(),
+        **extra,
+    }
+    if end is not None:
+        resource["dispenseRequest"] = {
+            "validityPeriod": {"start": start.isoformat(), "end": end.isoformat()}
+        }
+    return resource
+
+
+def medication_statement(
+    pid: str, code: str, display: str, start: date, end: date | None = None, status: str = "active"
+) -> dict[str, Any]:
+    period: dict[str, str] = {"start": start.isoformat()}
+    if end is not None:
+        period["end"] = end.isoformat()
+    return {
+        "resourceType": "MedicationStatement",
+        "id": _id("medst"),
+        "status": status,
+        "medicationCodeableConcept": {
+            "coding": [{"system": RXNORM, "code": code, "display": display}],
+            "text": display,
+        },
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectivePeriod": period,
+    }
+
+
+def procedure_dxa(pid: str, when: date) -> dict[str, Any]:
+    return {
+        "resourceType": "Procedure",
+        "id": _id("proc"),
+        "status": "completed",
+        "code": {
+            "coding": [{"system": SNOMED, "code": "312681000", "display": "Bone density scan"}]
+        },
+        "subject": {"reference": f"Patient/{pid}"},
+        "performedDateTime": when.isoformat(),
+    }
+
+
+def bundle(*resources: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "entry": [
+            {"fullUrl": f"urn:uuid:{r['resourceType']}-{r.get('id', i)}", "resource": r}
+            for i, r in enumerate(resources)
+        ],
+    }
+
+
+def prefetch(patient_resource: dict[str, Any], *resources: dict[str, Any]) -> dict[str, Any]:
+    """A prefetch as an EHR sends it: the Patient, then one searchset per resource type."""
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for resource in resources:
+        by_type.setdefault(resource["resourceType"], []).append(resource)
+    keys = {
+        "Observation": "observations",
+        "Condition": "conditions",
+        "MedicationRequest": "medicationRequests",
+        "MedicationStatement": "medicationStatements",
+        "Procedure": "procedures",
+    }
+    result: dict[str, Any] = {"patient": patient_resource}
+    for kind, key in keys.items():
+        result[key] = bundle(*by_type.get(kind, []))
+    return result
