@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from cds_service import cors, errors, request_log, security, store
+from cds_service import cors, errors, openapi, request_log, security, store
 from cds_service.discovery import bp as discovery_bp
 from cds_service.fhir_client import FhirClient
 from cds_service.health import bp as health_bp
@@ -42,4 +42,5 @@ def create_app(settings: Settings | None = None, *, engine: Any | None = None) -
     app.register_blueprint(hooks_bp)
     app.register_blueprint(health_bp)
     store.init_app(app, settings)
+    openapi.init_app(app, settings)
     return app
