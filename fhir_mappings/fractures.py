@@ -70,6 +70,15 @@ def merge(records: list[FractureRecord]) -> list[Fracture]:
             ):
                 target = event
                 break
+            if (
+                FractureSite.UNSPECIFIED in (event.site, record.site)
+                and record.onset is not None
+                and event.onset is not None
+                and event.close_to(record.onset)
+            ):
+                # "Osteoporotic fracture of bone" coded beside the site-specific break
+                target = event
+                break
         if target is None:
             target = _Event(
                 record.site, record.osteoporotic, record.onset, record.age_at_onset, record
