@@ -29,9 +29,12 @@ def calcium_target_mg(a: Assessment) -> str:
     return f"{value:,}"
 
 
-def vitamin_d_intake_iu(a: Assessment) -> int:
+def vitamin_d_intake_iu(a: Assessment) -> str:
+    """IOM 2011: 600 IU/day to age 70, 800 from 71; the summary's range is 600–800."""
     th = a.thresholds
-    return th.vitamin_d_iu_71_plus if (a.eligibility.age or 0) >= 71 else th.vitamin_d_iu_under_71
+    if (a.eligibility.age or 0) >= 71:
+        return f"{th.vitamin_d_iu_71_plus:,}"
+    return f"{th.vitamin_d_iu_under_71:,}–{th.vitamin_d_iu_71_plus:,}"
 
 
 def foundational_measures(a: Assessment) -> Recommendation | None:
@@ -73,7 +76,7 @@ def foundational_measures(a: Assessment) -> Recommendation | None:
             if calcium
             else "; add a supplement when the diet falls short."
         ),
-        f"- **Vitamin D** {vitamin_d_intake_iu(a)}–800 IU/day, targeting 25(OH)D ≥ {target} ng/mL"
+        f"- **Vitamin D** {vitamin_d_intake_iu(a)} IU/day, targeting 25(OH)D ≥ {target} ng/mL"
         + (
             f"; already taking {', '.join(sorted({e.ingredient for e in vitamin_d}))}."
             if vitamin_d
