@@ -1,0 +1,141 @@
+"""R4: treatment indicated by FRAX (BHOF thresholds), fragility fracture or osteoporosis."""
+
+from __future__ import annotations
+
+import pytest
+
+from . import fhir_builders as fb
+from .conftest import Run
+from .people import LAST_MONTH, months_ago, woman
+
+
+def _osteopenia(pid: str, *extra: dict) -> dict:
+    return fb.prefetch(
+        woman(pid, 66),
+        fb.t_score(pid, "femur", -1.8, LAST_MONTH),
+        fb.vitamin_d(pid, 32, LAST_MONTH),
+        *extra,
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "unit", "indicated"),
+    [
+        ("major", 20.0, "%", True),
+        ("major", 19.99, "%", False),
+        ("hip", 3.0, "%", True),
+        ("hip", 2.99, "%", False),
+        ("major", 0.2, "1", True),  # a fraction: 20 %
+        ("hip", 0.0299, None, False),  # a fraction without unit: 2.99 %
+        ("hip", 0.03, None, True),
+    ],
+)
+def test_r4_frax_boundaries(
+    run: Run, kind: str, value: float, unit: str | None, indicated: bool
+) -> None:
+    pid = f"r4-{kind}-{value}-{unit}".replace(".", "-").replace("%", "pct")
+    cards = run(_osteopenia(pid, fb.frax(pid, kind, value, LAST_MONTH, unit=unit)), pid)
+    assert ("R4" in cards) is indicated
+    assert "R5" not in cards  # a recent FRAX exists either way
+
+
+def test_r4_card_content(run: Run) -> None:
+    pid = "r4-content"
+    cards = run(
+        _osteopenia(
+            pid,
+            fb.frax(pid, "major", 22.5, LAST_MONTH),
+            fb.frax(pid, "hip", 3.3, LAST_MONTH),
+        ),
+        pid,
+    )
+    card = cards["R4"]
+    assert card["indicator"] == "warning"
+    assert card["summary"].startswith("Treatment indicated (FRAX major 22.5 %")
+    assert "FRAX hip 3.3 %" in card["summary"]
+    assert card["selectionBehavior"] == "at-most-one"
+    assert card["source"]["url"] == "https://doi.org/10.1007/s00198-021-05900-y"
+    assert card["source"]["topic"]["code"] == "R4"
+    reasons = {r["code"] for r in card["overrideReasons"]}
+    assert {"patient-declines", "contraindication", "treated-elsewhere"} <= reasons
+    for reason in card["overrideReasons"]:
+        assert reason["system"] == "urn:osteopenia-cds:override-reason"
+    detail = card["detail"]
+    assert "alendronate 70 mg once weekly" in detail and "risedronate 35 mg once weekly" in detail
+    assert "73 %" in detail and "about 50 %" in detail
+    assert "**Always:**" in detail
+    codes = [
+        s["actions"][0]["resource"]["medicationCodeableConcept"]["coding"][0]["code"]
+        for s in card["suggestions"]
+    ]
+    assert codes == ["46041", "73056"]
+    for suggestion in card["suggestions"]:
+        timing = suggestion["actions"][0]["resource"]["dosageInstruction"][0]["timing"]
+        assert timing == {"repeat": {"frequency": 1, "period": 1, "periodUnit": "wk"}}
+
+
+def test_r4_stale_frax_is_not_used(run: Run) -> None:
+    pid = "r4-stale"
+    cards = run(_osteopenia(pid, fb.frax(pid, "hip", 4.0, months_ago(25))), pid)
+    assert "R4" not in cards and "R5" in cards
+    pid = "r4-recent-enough"
+    cards = run(_osteopenia(pid, fb.frax(pid, "hip", 4.0, months_ago(23))), pid)
+    assert "R4" in cards
+
+
+def test_r4_not_when_on_bisphosphonate(run: Run) -> None:
+    pid = "r4-on-alendronate"
+    cards = run(
+        _osteopenia(
+            pid,
+            fb.frax(pid, "hip", 3.3, LAST_MONTH),
+            fb.medication_request(pid, "46041", "alendronate", months_ago(8)),
+        ),
+        pid,
+    )
+    assert "R4" not in cards
+
+
+def test_r4_no_bisphosphonate_start_during_anabolic_therapy(run: Run) -> None:
+    pid = "r4-teriparatide"
+    cards = run(
+        fb.prefetch(
+            woman(pid, 70),
+            fb.t_score(pid, "lumbar spine", -3.4, LAST_MONTH),
+            fb.vitamin_d(pid, 32, LAST_MONTH),
+            fb.medication_statement(pid, "999999", "teriparatide 20 MCG injection", months_ago(6)),
+        ),
+        pid,
+    )
+    assert "R4" not in cards
+
+
+def test_r4_zoledronic_infusion_covers_a_year(run: Run) -> None:
+    pid = "r4-zoledronic"
+    infusion = months_ago(8)
+    cards = run(
+        fb.prefetch(
+            woman(pid, 70),
+            fb.t_score(pid, "lumbar spine", -2.8, LAST_MONTH),
+            fb.vitamin_d(pid, 32, LAST_MONTH),
+            fb.medication_statement(pid, "77655", "zoledronic acid", infusion, infusion),
+        ),
+        pid,
+    )
+    assert "R4" not in cards
+
+
+def test_r4_after_stopped_denosumab_says_transition(run: Run) -> None:
+    pid = "r4-after-denosumab"
+    last = months_ago(12)
+    cards = run(
+        fb.prefetch(
+            woman(pid, 70),
+            fb.t_score(pid, "lumbar spine", -2.6, LAST_MONTH),
+            fb.vitamin_d(pid, 32, LAST_MONTH),
+            fb.medication_statement(pid, "993449", "denosumab", last, last, status="completed"),
+        ),
+        pid,
+    )
+    assert "transition after denosumab" in cards["R4"]["detail"]
+    assert cards["R7"]["indicator"] == "warning"
