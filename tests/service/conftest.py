@@ -12,6 +12,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.support.fhir_fixtures import fhir_server  # noqa: F401 - a fixture, used by name
+
 SERVICE_ID = "osteopenia-management"
 SERVICE_URL = f"/cds-services/{SERVICE_ID}"
 # Loopback address: `responses` intercepts these calls; nothing ever leaves the machine.

@@ -137,15 +137,15 @@ def test_operation_outcome_without_fhir_server_is_412_with_client_reason(
     service_client: FlaskClient,
 ) -> None:
     prefetch = full_prefetch()
-    prefetch["vitaminD"] = {
+    prefetch["riskFactors"] = {
         "resourceType": "OperationOutcome",
         "issue": [{"severity": "error", "code": "timeout", "diagnostics": "lab system down"}],
     }
     response = service_client.post(SERVICE_URL, json=hook_body(prefetch=prefetch))
     assert response.status_code == 412
     issues = _issues(response)
-    assert set(issues) == {"prefetch.vitaminD"}
-    assert "lab system down" in issues["prefetch.vitaminD"]
+    assert set(issues) == {"prefetch.riskFactors"}
+    assert "lab system down" in issues["prefetch.riskFactors"]
 
 
 def test_req_054_missing_data_without_fhir_server_is_412_naming_keys(
@@ -153,11 +153,11 @@ def test_req_054_missing_data_without_fhir_server_is_412_naming_keys(
 ) -> None:
     """REQ-54: data unobtainable (no FHIR server, prefetch keys missing) → 412."""
     response = service_client.post(
-        SERVICE_URL, json=hook_body(prefetch=_without("patient", "lifestyle"))
+        SERVICE_URL, json=hook_body(prefetch=_without("patient", "riskFactors"))
     )
     assert response.status_code == 412
     issues = _issues(response)
-    assert set(issues) == {"prefetch.patient", "prefetch.lifestyle"}
+    assert set(issues) == {"prefetch.patient", "prefetch.riskFactors"}
     assert all("no fhirServer" in text for text in issues.values())
 
 
