@@ -34,8 +34,10 @@ import process from 'node:process';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
+  getParsedExpressionForResourceType,
   getSearchParameter,
   getStatus,
+  globalSchema,
   indexSearchParameterBundle,
   indexStructureDefinitionBundle,
   isOk,
@@ -111,6 +113,7 @@ function indexDefinitions() {
   for (const file of SEARCH_PARAMETER_BUNDLE_FILES) {
     indexSearchParameterBundle(readJson(file));
   }
+  precompileSearchExpressions();
   const resourceTypes = new Set();
   for (const entry of readJson('fhir/r4/profiles-resources.json').entry) {
     const sd = entry.resource;
@@ -119,6 +122,31 @@ function indexDefinitions() {
     }
   }
   return resourceTypes;
+}
+
+// The in-memory matcher re-parses a search parameter's FHIRPath for every resource it tests,
+// and shared parameters such as `patient` carry one expression for thirty resource types: a
+// search over a few hundred Observations took a second. Each type gets its own copy of each
+// parameter with only its part of the expression, parsed once; matching and sorting accept a
+// parsed expression in place of the string.
+function precompileSearchExpressions() {
+  for (const [resourceType, schema] of Object.entries(globalSchema.types)) {
+    const params = schema?.searchParams;
+    if (!params) {
+      continue;
+    }
+    for (const [code, searchParam] of Object.entries(params)) {
+      if (typeof searchParam?.expression !== 'string') {
+        continue;
+      }
+      try {
+        const expression = getParsedExpressionForResourceType(resourceType, searchParam.expression);
+        params[code] = { ...searchParam, expression };
+      } catch {
+        // Left as it is: the engine parses it per use, slower but the same result.
+      }
+    }
+  }
 }
 
 function operationOutcome(severity, code, diagnostics) {
