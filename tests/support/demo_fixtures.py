@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +49,8 @@ DEMO_PATIENTS: tuple[DemoPatient, ...] = (
     ),
     DemoPatient(
         "demo-bisphosphonate-review",
-        ("R2", "R7"),
-        "woman, 70, osteoporosis, on alendronate for six and a half years",
+        ("R2", "R6", "R7"),
+        "woman, 70, osteoporosis, on alendronate for six and a half years; DXA due",
     ),
     DemoPatient(
         "demo-glucocorticoid",
@@ -101,7 +101,7 @@ def shifted_bundle(path: Path, today: date) -> dict[str, Any]:
 
 def demo_bundles(today: date | None = None) -> dict[str, dict[str, Any]]:
     """Every demo bundle, keyed by patient id, dated relative to ``today``."""
-    today = today or datetime.now().date()
+    today = today or date.today()
     return {
         patient.patient_id: shifted_bundle(DEMO_DIR / f"{patient.patient_id}.json", today)
         for patient in DEMO_PATIENTS
