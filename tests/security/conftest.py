@@ -217,7 +217,7 @@ class ConnectionCounter:
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(16)
         self._sock.settimeout(0.2)
-        self.count = 0
+        self.peers: list[tuple[str, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
@@ -226,13 +226,24 @@ class ConnectionCounter:
     def port(self) -> int:
         return self._sock.getsockname()[1]
 
+    def connections_so_far(self) -> int:
+        """Connections made before this call. Accepts happen in order, so once a probe
+        connection of our own has been accepted, every earlier one has been counted."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as probe:
+            mine = probe.getsockname()
+        deadline = time.monotonic() + 5
+        while mine not in self.peers and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert mine in self.peers, "the listener stopped accepting"
+        return len([p for p in self.peers[: self.peers.index(mine)]])
+
     def _accept(self) -> None:
         while not self._stop.is_set():
             try:
-                conn, _ = self._sock.accept()
+                conn, addr = self._sock.accept()
             except (TimeoutError, OSError):
                 continue
-            self.count += 1
+            self.peers.append(addr)
             conn.close()
 
     def close(self) -> None:
