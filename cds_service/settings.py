@@ -117,36 +117,40 @@ class Settings:
             raise ConfigurationError(
                 f"CDS_ENV must be 'development' or 'production', got {environment!r}"
             )
+        # With slots=True the class attributes are slot descriptors, not the defaults.
+        defaults = cls()
         issuers = env.get("CDS_TRUSTED_ISSUERS_FILE")
         thresholds = env.get("CDS_THRESHOLDS_FILE")
         return cls(
             environment=environment,
             log_level=env.get("CDS_LOG_LEVEL", "INFO").upper(),
-            max_body_bytes=_int(env, "CDS_MAX_BODY_BYTES", cls.max_body_bytes, 1024),
-            max_json_depth=_int(env, "CDS_MAX_JSON_DEPTH", cls.max_json_depth, 8),
-            max_prefetch_keys=_int(env, "CDS_MAX_PREFETCH_KEYS", cls.max_prefetch_keys, 1),
+            max_body_bytes=_int(env, "CDS_MAX_BODY_BYTES", defaults.max_body_bytes, 1024),
+            max_json_depth=_int(env, "CDS_MAX_JSON_DEPTH", defaults.max_json_depth, 8),
+            max_prefetch_keys=_int(env, "CDS_MAX_PREFETCH_KEYS", defaults.max_prefetch_keys, 1),
             max_prefetch_entries=_int(
-                env, "CDS_MAX_PREFETCH_ENTRIES", cls.max_prefetch_entries, 1
+                env, "CDS_MAX_PREFETCH_ENTRIES", defaults.max_prefetch_entries, 1
             ),
             fetch_deadline_seconds=_float(
-                env, "CDS_FETCH_DEADLINE_SECONDS", cls.fetch_deadline_seconds, 0.1
+                env, "CDS_FETCH_DEADLINE_SECONDS", defaults.fetch_deadline_seconds, 0.1
             ),
             fhir_connect_timeout=_float(
-                env, "CDS_FHIR_CONNECT_TIMEOUT", cls.fhir_connect_timeout, 0.05
+                env, "CDS_FHIR_CONNECT_TIMEOUT", defaults.fhir_connect_timeout, 0.05
             ),
-            fhir_read_timeout=_float(env, "CDS_FHIR_READ_TIMEOUT", cls.fhir_read_timeout, 0.05),
-            fhir_max_pages=_int(env, "CDS_FHIR_MAX_PAGES", cls.fhir_max_pages, 1),
+            fhir_read_timeout=_float(
+                env, "CDS_FHIR_READ_TIMEOUT", defaults.fhir_read_timeout, 0.05
+            ),
+            fhir_max_pages=_int(env, "CDS_FHIR_MAX_PAGES", defaults.fhir_max_pages, 1),
             fhir_max_response_bytes=_int(
-                env, "CDS_FHIR_MAX_RESPONSE_BYTES", cls.fhir_max_response_bytes, 1024
+                env, "CDS_FHIR_MAX_RESPONSE_BYTES", defaults.fhir_max_response_bytes, 1024
             ),
             fhir_servers=tuple(u.rstrip("/") for u in _list(env, "CDS_FHIR_SERVERS")),
             cors_origins=_list(env, "CDS_CORS_ORIGINS", ("*",)),
             trusted_issuers_file=Path(issuers) if issuers else None,
             jwt_algorithms=_list(env, "CDS_JWT_ALGORITHMS", ("ES384", "RS384")),
-            jwt_clock_skew_seconds=_int(env, "CDS_JWT_CLOCK_SKEW", cls.jwt_clock_skew_seconds),
-            jwt_jti_cache_size=_int(env, "CDS_JWT_JTI_CACHE_SIZE", cls.jwt_jti_cache_size, 1),
+            jwt_clock_skew_seconds=_int(env, "CDS_JWT_CLOCK_SKEW", defaults.jwt_clock_skew_seconds),
+            jwt_jti_cache_size=_int(env, "CDS_JWT_JTI_CACHE_SIZE", defaults.jwt_jti_cache_size, 1),
             jwt_max_lifetime_seconds=_int(
-                env, "CDS_JWT_MAX_LIFETIME", cls.jwt_max_lifetime_seconds, 60
+                env, "CDS_JWT_MAX_LIFETIME", defaults.jwt_max_lifetime_seconds, 60
             ),
             trust_proxy_headers=_bool(env, "CDS_TRUST_PROXY_HEADERS", False),
             thresholds_file=Path(thresholds) if thresholds else None,
