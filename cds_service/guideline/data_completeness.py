@@ -11,6 +11,12 @@ def birth_date_missing(a: Assessment) -> Recommendation | None:
     if a.eligibility.population is not Population.AGE_UNKNOWN:
         return None
     facts = a.facts
+    patient_seen = any(
+        n.source is not None and n.source.reference.startswith("Patient/") for n in facts.notes
+    )
+    bone_data = facts.bone_density_scores or facts.diagnoses or facts.fractures or facts.therapies
+    if not patient_seen and not bone_data:
+        return None  # nothing about this patient at all: no card to hang the note on
     found = []
     if facts.bone_density_scores:
         found.append(f"{len(facts.bone_density_scores)} DXA score(s)")
@@ -25,11 +31,7 @@ def birth_date_missing(a: Assessment) -> Recommendation | None:
         if found
         else "No bone-health data were found either."
     )
-    reason = (
-        "The birth date is later than the evaluation date."
-        if facts.birth_date is not None
-        else "The patient record has no birth date."
-    )
+    reason = "The patient's birth date is missing, not a valid date, or after today."
     return Recommendation(
         rule_id="R0",
         indicator=Indicator.INFO,

@@ -41,20 +41,21 @@ def _dose_cover_days(drug_class: DrugClass, thresholds: Thresholds) -> int:
         return thresholds.zoledronic_acid_dose_interval_days
     if drug_class is DrugClass.DENOSUMAB:
         return thresholds.denosumab_dose_interval_days
-    return 1
+    return 0
 
 
 def span(
     period: TherapyPeriod, drug_class: DrugClass, as_of: date, thresholds: Thresholds
 ) -> Span | None:
-    """Days the period covers (inclusive), not clamped; None when it starts after ``as_of``."""
+    """Days the period covers (inclusive), not clamped; None when it starts after ``as_of``.
+
+    An injection or infusion covers its dosing interval: the next dose is due on the day the
+    cover ends, so that day still counts as on therapy.
+    """
     if period.start > as_of:
         return None
     end = period.end if period.end is not None else as_of
-    cover = _dose_cover_days(drug_class, thresholds)
-    end = max(end, period.start + timedelta(days=cover - 1))
-    if end < period.start:
-        return None
+    end = max(end, period.start + timedelta(days=_dose_cover_days(drug_class, thresholds)))
     return period.start, end
 
 
