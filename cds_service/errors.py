@@ -8,6 +8,7 @@ No stack trace, token or patient identifier ever appears in a body.
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,10 +110,14 @@ def _handle_http_exception(exc: HTTPException) -> Response:
 
 def _handle_unexpected(exc: Exception) -> Response:
     fields = g.get("log_fields") or {}
-    log.exception(
-        "unhandled error in %s (hookInstance=%s)",
+    # The exception's message and those of its causes are not logged: they can quote patient
+    # data or a token (KeyError('<patient id>')). Its type and the stack locate the bug.
+    log.error(
+        "unhandled error in %s (hookInstance=%s): %s\n%s",
         fields.get("service", "request"),
         fields.get("hookInstance", "-"),
+        type(exc).__name__,
+        "".join(traceback.format_tb(exc.__traceback__)).rstrip(),
     )
     _set_reason("internal_error")
     return error_response(500, [Issue("Internal error; the event was logged.", "exception")])
