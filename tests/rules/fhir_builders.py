@@ -210,19 +210,38 @@ def bundle(*resources: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+BONE_DENSITY_CODES = {code for code, _ in (*T_SCORE_CODES.values(), *Z_SCORE_CODES.values())}
+
+
 def prefetch(patient_resource: dict[str, Any], *resources: dict[str, Any]) -> dict[str, Any]:
-    """A prefetch as an EHR sends it: the Patient, then one searchset per resource type."""
-    by_type: dict[str, list[dict[str, Any]]] = {}
-    for resource in resources:
-        by_type.setdefault(resource["resourceType"], []).append(resource)
+    """A prefetch as an EHR sends it for the service's templates (cds_service/services.json)."""
     keys = {
-        "Observation": "observations",
+        "boneDensity": [],
+        "riskFactors": [],
+        "conditions": [],
+        "medicationRequests": [],
+        "medicationStatements": [],
+        "dxaProcedures": [],
+        "dxaOrders": [],
+        "dxaReports": [],
+    }
+    by_type = {
         "Condition": "conditions",
         "MedicationRequest": "medicationRequests",
         "MedicationStatement": "medicationStatements",
-        "Procedure": "procedures",
+        "Procedure": "dxaProcedures",
+        "ServiceRequest": "dxaOrders",
+        "DiagnosticReport": "dxaReports",
     }
+    for resource in resources:
+        kind = resource["resourceType"]
+        if kind == "Observation":
+            code = resource["code"]["coding"][0]["code"]
+            key = "boneDensity" if code in BONE_DENSITY_CODES else "riskFactors"
+        else:
+            key = by_type[kind]
+        keys[key].append(resource)
     result: dict[str, Any] = {"patient": patient_resource}
-    for kind, key in keys.items():
-        result[key] = bundle(*by_type.get(kind, []))
+    for key, items in keys.items():
+        result[key] = bundle(*items)
     return result

@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from .conftest import Run
+from cds_service.cli import evaluate_request
+from cds_service.engine import Engine
+from cds_service.settings import Settings
+
+from .card_rules import check_cards
+from .conftest import AS_OF, Run
 
 REQUESTS = Path(__file__).parent / "requests"
 
@@ -60,3 +65,21 @@ def test_seed_requests_are_complete_hook_requests(name: str) -> None:
     body = _load(name)
     assert set(body) == {"hook", "hookInstance", "context", "prefetch"}
     assert body["prefetch"]["patient"]["id"] == body["context"]["patientId"]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("seed_osteopenia_no_frax_01.json", {"R2", "R5"}),
+        ("seed_osteopenia_frax_hip_02.json", {"R2", "R4"}),
+        ("seed_man_hip_fracture_03.json", {"R2", "R4"}),
+    ],
+)
+def test_r2_r4_r5_seed_requests_through_the_command_line_path(
+    engine: Engine, name: str, expected: set[str]
+) -> None:
+    """The files satisfy the service's prefetch templates: no fetch is needed, no 412."""
+    body = _load(name)
+    response = evaluate_request(body, Settings(), as_of=AS_OF, engine=engine)
+    cards = check_cards(response["cards"], body["context"]["patientId"])
+    assert set(cards) == expected

@@ -1,0 +1,64 @@
+"""Draft orders: validated FHIR R4 templates, copied per request with the patient filled in."""
+
+from __future__ import annotations
+
+import pytest
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.servicerequest import ServiceRequest
+
+from cds_service.guideline.recommendation import OrderKind
+from cds_service.orders import draft_order, order_label, validate_all_templates
+
+from .card_rules import check_resource
+
+EXPECTED = {
+    OrderKind.ALENDRONATE: ("MedicationRequest", "46041", 70, "wk"),
+    OrderKind.RISEDRONATE: ("MedicationRequest", "73056", 35, "wk"),
+    OrderKind.CHOLECALCIFEROL: ("MedicationRequest", "2418", 800, "d"),
+    OrderKind.CALCIUM: ("MedicationRequest", "1897", 500, "d"),
+}
+
+
+@pytest.mark.parametrize("kind", list(OrderKind))
+def test_orders_every_template_validates_and_names_the_patient(kind: OrderKind) -> None:
+    validate_all_templates()
+    resource = draft_order(kind, "pat-1.a")
+    check_resource(resource, "pat-1.a")
+    model = MedicationRequest if resource["resourceType"] == "MedicationRequest" else ServiceRequest
+    model.model_validate(resource)
+    assert order_label(kind)
+
+
+@pytest.mark.parametrize("kind", list(EXPECTED))
+def test_orders_medication_codes_doses_and_timing(kind: OrderKind) -> None:
+    kind_name, code, dose, unit = EXPECTED[kind]
+    resource = draft_order(kind, "p")
+    assert resource["resourceType"] == kind_name
+    assert resource["medicationCodeableConcept"]["coding"][0]["code"] == code
+    dosage = resource["dosageInstruction"][0]
+    assert dosage["doseAndRate"][0]["doseQuantity"]["value"] == dose
+    assert dosage["timing"]["repeat"] == {"frequency": 1, "period": 1, "periodUnit": unit}
+
+
+def test_orders_service_request_codes() -> None:
+    dxa = draft_order(OrderKind.DXA, "p")
+    assert [(c["system"], c["code"]) for c in dxa["code"]["coding"]] == [
+        ("http://www.ama-assn.org/go/cpt", "77080"),
+        ("http://loinc.org", "38268-9"),
+    ]
+    lab = draft_order(OrderKind.VITAMIN_D_TEST, "p")
+    assert lab["code"]["coding"][0]["code"] == "62292-8"
+
+
+def test_orders_are_independent_copies() -> None:
+    first = draft_order(OrderKind.ALENDRONATE, "a")
+    first["dosageInstruction"][0]["text"] = "changed"
+    second = draft_order(OrderKind.ALENDRONATE, "b")
+    assert second["dosageInstruction"][0]["text"] != "changed"
+    assert second["subject"] == {"reference": "Patient/b"}
+
+
+@pytest.mark.parametrize("bad", ["", "a/b", "x" * 65, "a b", "<script>"])
+def test_orders_refuse_an_invalid_patient_id(bad: str) -> None:
+    with pytest.raises(ValueError):
+        draft_order(OrderKind.DXA, bad)
