@@ -1,0 +1,1 @@
+from tests.support.fhir_fixtures import fhir_server  # noqa: F401
