@@ -42,6 +42,9 @@ _SYSTEM_ALIASES: Mapping[str, str] = MappingProxyType(
 
 
 def normalise_system(system: str) -> str:
+    found = _SYSTEM_ALIASES.get(system)
+    if found is not None:
+        return found
     return _SYSTEM_ALIASES.get(system.strip(), system.strip())
 
 

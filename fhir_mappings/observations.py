@@ -6,7 +6,6 @@ get any deeper look: a prefetch of 10,000 unrelated vital signs costs one set lo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -28,6 +27,10 @@ class ObsItem:
     resource: dict[str, Any]
     reference: str
     fallback_date: date | None  # the date of a panel or report that lists this Observation
+    # (code, value holder) of the Observation itself and of its components, codes of interest
+    # only: read once here so each fact family's look costs a set intersection
+    hits: tuple[tuple[str, dict[str, Any]], ...] = ()
+    codes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +41,27 @@ class Value:
     unit_text: str  # the human unit if given, else the code
 
 
-def _interesting(resource: dict[str, Any]) -> bool:
-    if any(code in _INTEREST for code in loinc_codes(resource.get("code"))):
-        return True
-    return any(
-        code in _INTEREST
-        for component in as_list(resource.get("component"))
-        for code in loinc_codes(as_dict(component).get("code"))
-    )
+def _hits(resource: dict[str, Any]) -> tuple[tuple[str, dict[str, Any]], ...]:
+    hits: list[tuple[str, dict[str, Any]]] = []
+    for code in loinc_codes(resource.get("code")):
+        if code in _INTEREST:
+            hits.append((code, resource))
+            break
+    for component in as_list(resource.get("component")):
+        if not isinstance(component, dict):
+            continue
+        for code in loinc_codes(component.get("code")):
+            if code in _INTEREST:
+                hits.append((code, component))
+                break
+    return tuple(hits)
+
+
+def _item(resource: dict[str, Any], reference: str, fallback: date | None) -> ObsItem | None:
+    hits = _hits(resource)
+    if not hits:
+        return None
+    return ObsItem(resource, reference, fallback, hits, frozenset(code for code, _ in hits))
 
 
 def observation_date(resource: dict[str, Any]) -> tuple[date | None, bool]:
@@ -89,14 +105,15 @@ def collect(pool: Pool) -> list[ObsItem]:
                 continue
             ref_text = as_str(as_dict(ref).get("reference")) or ""
             if ref_text.startswith("#"):
-                if status_code_ok(member) and _interesting(member):
-                    extra.append(ObsItem(member, f"{reference_of(panel)}{ref_text}", panel_date))
+                item = _item(member, f"{reference_of(panel)}{ref_text}", panel_date)
+                if item is not None and status_code_ok(member):
+                    extra.append(item)
             elif panel_date is not None:
                 fallback.setdefault(id(member), panel_date)
     items = [
-        ObsItem(resource, reference_of(resource), fallback.get(id(resource)))
+        item
         for resource in pool.of_type("Observation")
-        if _interesting(resource)
+        if (item := _item(resource, reference_of(resource), fallback.get(id(resource))))
     ]
     return items + extra
 
@@ -106,20 +123,11 @@ def status_code_ok(resource: dict[str, Any]) -> bool:
     return not (isinstance(status, str) and status.lower() in IGNORED_STATUS["Observation"])
 
 
-def readings(item: ObsItem, wanted: frozenset[str] | Any) -> Iterator[tuple[str, dict[str, Any]]]:
+def readings(item: ObsItem, wanted: frozenset[str]) -> list[tuple[str, dict[str, Any]]]:
     """``(loinc code, value holder)`` for the Observation itself and each component."""
-    resource = item.resource
-    for code in loinc_codes(resource.get("code")):
-        if code in wanted:
-            yield code, resource
-            break
-    for component in as_list(resource.get("component")):
-        if not isinstance(component, dict):
-            continue
-        for code in loinc_codes(component.get("code")):
-            if code in wanted:
-                yield code, component
-                break
+    if item.codes.isdisjoint(wanted):
+        return []
+    return [(code, holder) for code, holder in item.hits if code in wanted]
 
 
 def has_value(holder: dict[str, Any]) -> bool:
