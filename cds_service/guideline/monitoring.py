@@ -19,7 +19,12 @@ class DxaSchedule:
     higher_risk: bool
     due_from: date
     overdue_after: date
-    interval_text: str  # "every 1–2 years (on treatment)"
+    interval: str  # "every 1–2 years"
+    why: str  # "on treatment"
+
+    @property
+    def interval_text(self) -> str:
+        return f"{self.interval} ({self.why})"
 
 
 def dxa_schedule(a: Assessment) -> DxaSchedule | None:
@@ -47,7 +52,8 @@ def dxa_schedule(a: Assessment) -> DxaSchedule | None:
         higher_risk=bool(reasons),
         due_from=add_years(a.last_dxa.date, low),
         overdue_after=add_years(a.last_dxa.date, high),
-        interval_text=f"every {wording.number(low)}–{wording.number(high)} years ({why})",
+        interval=f"every {wording.number(low)}–{wording.number(high)} years",
+        why=why,
     )
 
 
@@ -81,11 +87,16 @@ def dxa_monitoring(a: Assessment) -> Recommendation | None:
             orders=(OrderKind.DXA,),
             selection_behavior=SelectionBehavior.ANY,
         )
+    th = a.thresholds
     last = wording.day(schedule.last.date)
     general = (
-        f"Repeat DXA {schedule.interval_text}: every 2–3 years for untreated low-risk patients, "
-        "every 1–2 years on treatment or at higher risk. For untreated women with mild "
-        "osteopenia the evidence supports longer intervals (Gourlay 2012)."
+        f"Repeat DXA {schedule.interval_text}: every "
+        f"{wording.number(th.dxa_interval_low_risk_min_years)}–"
+        f"{wording.number(th.dxa_interval_low_risk_max_years)} years for untreated low-risk "
+        f"patients, every {wording.number(th.dxa_interval_high_risk_min_years)}–"
+        f"{wording.number(th.dxa_interval_high_risk_max_years)} years on treatment or at higher "
+        "risk (BHOF 2022). For untreated women with mild osteopenia the evidence supports longer "
+        "intervals (Gourlay 2012)."
     )
     if a.as_of > schedule.overdue_after:
         return Recommendation(
@@ -93,7 +104,7 @@ def dxa_monitoring(a: Assessment) -> Recommendation | None:
             indicator=Indicator.WARNING,
             summary=wording.shorten(
                 f"DXA overdue: last {last}, repeat was due by "
-                f"{wording.day(schedule.overdue_after)} ({schedule.interval_text})"
+                f"{wording.day(schedule.overdue_after)} ({schedule.interval})"
             ),
             advice=(
                 f"The last DXA was on {last}; the repeat was due by "
@@ -111,7 +122,7 @@ def dxa_monitoring(a: Assessment) -> Recommendation | None:
             indicator=Indicator.INFO,
             summary=wording.shorten(
                 f"DXA due: last {last}, repeat between {wording.day(schedule.due_from)} and "
-                f"{wording.day(schedule.overdue_after)} ({schedule.interval_text})"
+                f"{wording.day(schedule.overdue_after)} ({schedule.interval})"
             ),
             advice=(
                 f"The last DXA was on {last}; a repeat is due between "
