@@ -220,13 +220,18 @@ class Ingredient:
     drug_class: str
     injectable_class: str | None
     systemic_only: bool
+    dose_interval_days: int
 
 
 _ING = _load("ingredients.json")
 INGREDIENTS: Mapping[str, Ingredient] = MappingProxyType(
     {
         name: Ingredient(
-            name, spec["class"], spec.get("injectable_class"), bool(spec.get("systemic_only"))
+            name,
+            spec["class"],
+            spec.get("injectable_class"),
+            bool(spec.get("systemic_only")),
+            int(spec.get("dose_interval_days", 1)),
         )
         for name, spec in _ING.items()
         if not name.startswith("_")

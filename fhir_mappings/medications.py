@@ -1,4 +1,4 @@
-"""Therapy episodes from MedicationRequest and MedicationStatement.
+"""Therapy episodes from MedicationRequest, MedicationStatement and MedicationAdministration.
 
 Periods follow clinical-spec section 1 ("Therapy periods"). Known RxNorm codes match first
 (SCD/SBD, ingredient, VSAC members); otherwise the ingredient name in a coding display or
@@ -8,6 +8,7 @@ text (recorded as MatchedBy.INGREDIENT_NAME).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from . import codes
@@ -160,13 +161,25 @@ def _statement_period(resource: dict[str, Any], ctx: Context, reference: str):
     return start, end
 
 
+def _administration_period(
+    resource: dict[str, Any], ctx: Context, reference: str, ingredient: str
+) -> tuple[date, date | None] | None:
+    """One administered dose covers its dosing interval (zoledronic acid a year, denosumab
+    six months): an infusion recorded only as an administration is still therapy."""
+    if "effectivePeriod" in resource:
+        start, end, _ = period_dates(resource.get("effectivePeriod"))
+        start = start or end
+    else:
+        start = parse_date(resource.get("effectiveDateTime"))
+    if start is None:
+        ctx.notes.add("Medication administration without a usable date; not used", reference)
+        return None
+    return start, add_days(start, codes.INGREDIENTS[ingredient].dose_interval_days - 1)
+
+
 def map_medications(ctx: Context) -> list[TherapyEpisode]:
     episodes: dict[tuple[DrugClass, str], tuple[MatchedBy, list[TherapyPeriod]]] = {}
-    sources = [
-        ("MedicationRequest", _request_period),
-        ("MedicationStatement", _statement_period),
-    ]
-    for resource_type, period_of in sources:
+    for resource_type in ("MedicationRequest", "MedicationStatement", "MedicationAdministration"):
         for resource in ctx.pool.of_type(resource_type):
             if resource_type == "MedicationRequest":
                 intent = status_code(resource, "intent")
@@ -176,7 +189,12 @@ def map_medications(ctx: Context) -> list[TherapyEpisode]:
             if match is None:
                 continue
             reference = reference_of(resource)
-            period = period_of(resource, ctx, reference)
+            if resource_type == "MedicationRequest":
+                period = _request_period(resource, ctx, reference)
+            elif resource_type == "MedicationStatement":
+                period = _statement_period(resource, ctx, reference)
+            else:
+                period = _administration_period(resource, ctx, reference, match.ingredient)
             if period is None:
                 continue
             start, end = period

@@ -240,3 +240,22 @@ def test_order_without_start_is_noted() -> None:
     facts = facts_of(med_request("m1", authored=None), med_request("m2", authored="someday"))
     assert facts.therapies == []
     assert "without a start date" in messages(facts) and "unreadable authoredOn" in messages(facts)
+
+
+def test_administered_infusions_cover_their_dosing_interval() -> None:
+    def given(aid: str, code: str, when: str, status: str = "completed") -> dict:
+        drug = concept(RXNORM, code)
+        return {"resourceType": "MedicationAdministration", "id": aid, "status": status,
+                "medicationCodeableConcept": drug, "effectiveDateTime": when}  # fmt: skip
+
+    facts = facts_of(
+        given("z1", "77655", "2023-03-01"),
+        given("d1", "993449", "2024-01-10T09:00:00Z"),
+        given("d2", "993449", "2024-07-10", status="not-done"),
+        given("d3", "993449", "2024-08-10", status="entered-in-error"),
+    )
+    periods = {t.ingredient: [(p.start, p.end) for p in t.periods] for t in facts.therapies}
+    assert periods == {
+        "zoledronic acid": [(date(2023, 3, 1), date(2024, 2, 28))],
+        "denosumab": [(date(2024, 1, 10), date(2024, 7, 10))],
+    }
