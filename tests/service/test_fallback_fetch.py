@@ -62,9 +62,10 @@ CONDITION = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "
 
 
 @responses.activate
-def test_missing_key_is_fetched_with_bearer_token(
+def test_req_061_missing_key_is_fetched_with_bearer_token(
     service_client: FlaskClient, engine: RecordingEngine
 ) -> None:
+    """REQ-61: the service presents the access token to the FHIR server with each call."""
     responses.get(f"{FHIR_BASE}/Condition", json=searchset(CONDITION))
     response = service_client.post(SERVICE_URL, json=_body(_without("conditions")))
     assert response.status_code == 200
@@ -228,6 +229,7 @@ def test_redirect_is_not_followed(service_client: FlaskClient) -> None:
 def test_paging_absolute_next_links_are_followed(
     service_client: FlaskClient, engine: RecordingEngine
 ) -> None:
+    """Every page is read, each with the token (REQ-61)."""
     page2 = f"{FHIR_BASE}/Condition?patient={PATIENT_ID}&_page=2"
     responses.get(
         f"{FHIR_BASE}/Condition?patient={PATIENT_ID}&_page=2",
