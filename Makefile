@@ -47,7 +47,7 @@ soak: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m benchmarks.soak --seconds 60
 
 demo: $(STAMP) $(NODE_STAMP)
-	$(BIN)/python -m cds_service.demo
+	$(BIN)/python -m tests.support.demo
 
 clean:
 	rm -rf $(VENV) $(FHIR_SERVER_DIR)/node_modules var .pytest_cache .ruff_cache

@@ -21,7 +21,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from tests.e2e.browser import Browser
 from tests.e2e.conftest import SANDBOX_ISSUER, RunningService
 from tests.e2e.exchange_log import Exchange
-from tests.e2e.sandbox_site import SandboxSite
+from tests.support.sandbox_site import SandboxSite
 from tests.support.fhir_server import RunningFhirServer
 
 SERVICE_ID = "osteopenia-management"
