@@ -8,7 +8,6 @@ any other check cannot fill the replay cache.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -61,9 +60,7 @@ class JwtVerifier:
         max_lifetime_seconds: int,
         replay: ReplayCache,
         jwks_cache: JwksCache,
-        refresh_interval: float = 60.0,
         clock: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._registry = registry
         self._algorithms = frozenset(algorithms)
@@ -71,11 +68,7 @@ class JwtVerifier:
         self._max_lifetime = max_lifetime_seconds
         self._replay = replay
         self._jwks = jwks_cache
-        self._refresh_interval = refresh_interval
         self._clock = clock
-        self._monotonic = monotonic
-        self._refresh_lock = threading.Lock()
-        self._last_refresh: dict[str, float] = {}  # issuer label -> monotonic time
 
     def verify(self, token: str, audience: str) -> CdsClient:
         if not token or len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
@@ -193,9 +186,9 @@ class JwtVerifier:
             urls = list(issuer.jwks_urls)
 
         key = self._lookup(urls, kid)
-        if key is None and self._may_refresh(issuer):
-            for url in urls:
-                self._jwks.refresh(url)
+        # An unknown kid may mean the EHR rotated its keys: fetch again, which the cache
+        # allows at most once a minute per URL, so made-up kids cannot flood the EHR.
+        if key is None and any([self._jwks.refresh(url) for url in urls]):
             key = self._lookup(urls, kid)
         if key is None:
             raise AuthError("unknown_kid", iss=issuer.iss, kid=_short(kid))
@@ -214,16 +207,6 @@ class JwtVerifier:
         if unavailable == len(urls):
             raise AuthError("jwks_unavailable", kid=_short(kid))
         return None
-
-    def _may_refresh(self, issuer: TrustedIssuer) -> bool:
-        """An unknown kid forces a refetch at most once per interval per issuer."""
-        now = self._monotonic()
-        with self._refresh_lock:
-            last = self._last_refresh.get(issuer.label)
-            if last is not None and now - last < self._refresh_interval:
-                return False
-            self._last_refresh[issuer.label] = now
-            return True
 
 
 def _canonical_or_none(url: str) -> str | None:
