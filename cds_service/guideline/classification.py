@@ -37,6 +37,8 @@ MAJOR_FRACTURE_SITES = frozenset({FractureSite.HIP, FractureSite.VERTEBRA})
 LOW_MASS_FRACTURE_SITES = frozenset(
     {FractureSite.WRIST, FractureSite.PROXIMAL_HUMERUS, FractureSite.PELVIS}
 )
+# Osteoporosis persists once diagnosed (AACE 2020); these can truly resolve.
+INACTIVE_STATUSES = frozenset({"resolved", "inactive", "remission"})
 OSTEOPOROSIS_DIAGNOSES = frozenset(
     {DiagnosisKind.OSTEOPOROSIS, DiagnosisKind.OSTEOPOROSIS_WITH_FRACTURE}
 )
@@ -148,6 +150,14 @@ def fracture_evidence(fracture: Fracture) -> Evidence:
     )
 
 
+def current_diagnosis(diagnosis: Diagnosis, as_of: date) -> bool:
+    """Known by ``as_of`` and not resolved (for diagnoses that can resolve)."""
+    return (
+        known(diagnosis.source.date, as_of)
+        and (diagnosis.clinical_status or "").lower() not in INACTIVE_STATUSES
+    )
+
+
 def known(on: date | None, as_of: date) -> bool:
     """Undated facts count; facts dated after the evaluation date are not yet known."""
     return on is None or on <= as_of
@@ -244,7 +254,14 @@ def classify_bone_density(
     )
     diagnoses = [d for d in facts.diagnoses if known(d.source.date, as_of)]
     osteoporosis_dx = next((d for d in diagnoses if d.kind in OSTEOPOROSIS_DIAGNOSES), None)
-    osteopenia_dx = next((d for d in diagnoses if d.kind is DiagnosisKind.OSTEOPENIA), None)
+    osteopenia_dx = next(
+        (
+            d
+            for d in diagnoses
+            if d.kind is DiagnosisKind.OSTEOPENIA and current_diagnosis(d, as_of)
+        ),
+        None,
+    )
 
     measured = status_of_t(current.value, thresholds) if current is not None else None
     if measured is BoneStatus.OSTEOPOROSIS:

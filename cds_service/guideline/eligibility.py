@@ -35,6 +35,10 @@ class Eligibility:
         return self.population is Population.ADULT and self.prematurity is None
 
 
+def _active(diagnosis: Diagnosis) -> bool:
+    return (diagnosis.clinical_status or "").lower() not in ("resolved", "inactive", "remission")
+
+
 def _age_in_days(facts: PatientFacts, on: date) -> int | None:
     return None if facts.birth_date is None else (on - facts.birth_date).days
 
@@ -62,12 +66,12 @@ def _prematurity(
         return None
     dated = [d for d in facts.diagnoses if d.source.date is None or d.source.date <= as_of]
     for diagnosis in dated:
-        if diagnosis.kind is DiagnosisKind.OSTEOPENIA_OF_PREMATURITY:
+        if diagnosis.kind is DiagnosisKind.OSTEOPENIA_OF_PREMATURITY and _active(diagnosis):
             return diagnosis
     days = _age_in_days(facts, as_of)
     if days is not None and age is not None and age < thresholds.infant_max_age_years:
         for diagnosis in dated:
-            if diagnosis.kind is DiagnosisKind.OSTEOPENIA:
+            if diagnosis.kind is DiagnosisKind.OSTEOPENIA and _active(diagnosis):
                 return diagnosis
     return None
 

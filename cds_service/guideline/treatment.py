@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fhir_mappings.facts import FraxKind, FraxRisk
+from fhir_mappings.facts import DrugClass, FraxKind, FraxRisk
 
 from . import wording
 from .assessment import Assessment
 from .classification import Basis, BoneStatus, fracture_evidence, fracture_phrase, score_evidence
 from .duration import stopped_denosumab
 from .recommendation import Evidence, Indicator, OrderKind, Recommendation, SelectionBehavior
+from .therapy import episodes
 from .vitamin_d import below_target
 
 
@@ -118,6 +119,11 @@ def treatment_indicated(a: Assessment) -> Recommendation | None:
         advice.append(
             "25(OH)D is below target: correct vitamin D deficiency alongside, and before any "
             "zoledronic acid or denosumab."
+        )
+    if episodes(a.facts, {DrugClass.ANABOLIC}):
+        advice.append(
+            "Anabolic therapy (teriparatide, abaloparatide or romosozumab) has ended: follow it "
+            "with an antiresorptive without delay to keep the gain in bone density."
         )
     denosumab = stopped_denosumab(a)
     if denosumab is not None:

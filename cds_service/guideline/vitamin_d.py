@@ -6,7 +6,7 @@ from fhir_mappings.facts import DiagnosisKind, DrugClass, VitaminDLevel
 
 from . import wording
 from .assessment import Assessment
-from .classification import known
+from .classification import current_diagnosis
 from .recommendation import Evidence, Indicator, OrderKind, Recommendation, SelectionBehavior
 from .therapy import current_episodes
 
@@ -46,6 +46,29 @@ def _conversion_note(level: VitaminDLevel) -> str | None:
     return None
 
 
+D3_ONLY_CODES = frozenset({"1989-3", "14635-7"})
+
+
+def _analyte_notes(a: Assessment, level: VitaminDLevel) -> list[str]:
+    notes = []
+    if level.ambiguous_analyte:
+        notes.append(
+            f"The result is coded LOINC {level.code} (25-hydroxycalciferol), whose analyte is "
+            "ambiguous; confirm it is total 25(OH)D."
+        )
+    if level.code in D3_ONLY_CODES:
+        takes_d2 = any(
+            "ergocalciferol" in e.ingredient
+            for e in current_episodes(a.facts, {DrugClass.VITAMIN_D}, a.as_of, a.thresholds)
+        )
+        if takes_d2:
+            notes.append(
+                "The result measures 25(OH)D3 only; with ergocalciferol (D2) it under-reports "
+                "total vitamin D: measure total 25(OH)D (LOINC 62292-8)."
+            )
+    return notes
+
+
 def vitamin_d_card(a: Assessment) -> Recommendation | None:
     if not a.eligibility.adult_rules:
         return None
@@ -54,7 +77,7 @@ def vitamin_d_card(a: Assessment) -> Recommendation | None:
         (
             d
             for d in a.facts.diagnoses
-            if d.kind is DiagnosisKind.VITAMIN_D_DEFICIENCY and known(d.source.date, a.as_of)
+            if d.kind is DiagnosisKind.VITAMIN_D_DEFICIENCY and current_diagnosis(d, a.as_of)
         ),
         None,
     )
@@ -112,6 +135,7 @@ def vitamin_d_card(a: Assessment) -> Recommendation | None:
     note = _conversion_note(level)
     if note:
         advice.append(note)
+    advice.extend(_analyte_notes(a, level))
     advice += [
         (
             "The patient already takes vitamin D: review the dose and adherence, and consider a "

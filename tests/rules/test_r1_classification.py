@@ -358,3 +358,32 @@ def test_r1_under_18_no_adult_rules(run: Run) -> None:
         pid,
     )
     assert cards == {}
+
+
+def test_r1_resolved_osteopenia_code_without_dxa_does_not_count(run: Run) -> None:
+    pid = "r1-osteopenia-resolved"
+    cards = run(
+        fb.prefetch(
+            woman(pid),
+            fb.condition(
+                pid, fb.SNOMED, "312894000", "Osteopenia", months_ago(30), clinical="resolved"
+            ),
+        ),
+        pid,
+    )
+    assert cards == {}
+
+
+def test_r1_resolved_osteoporosis_code_still_counts(run: Run) -> None:
+    pid = "r1-osteoporosis-resolved"
+    cards = run(
+        fb.prefetch(
+            woman(pid),
+            fb.condition(
+                pid, fb.SNOMED, "64859006", "Osteoporosis", months_ago(30), clinical="resolved"
+            ),
+            _vit_d(pid),
+        ),
+        pid,
+    )
+    assert {"R2", "R4"} <= set(cards)

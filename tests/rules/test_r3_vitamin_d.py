@@ -120,3 +120,33 @@ def test_r3_entered_in_error_result_ignored(run: Run) -> None:
         pid,
     )
     assert "R3" not in cards
+
+
+def test_r3_resolved_deficiency_condition_does_not_count(run: Run) -> None:
+    pid = "r3-deficiency-resolved"
+    cards = run(
+        fb.prefetch(
+            woman(pid),
+            fb.t_score(pid, "femur", -0.3, LAST_MONTH),
+            fb.condition(
+                pid, fb.ICD10, "E55.9", "Vitamin D deficiency", months_ago(20), clinical="resolved"
+            ),
+        ),
+        pid,
+    )
+    assert cards == {}
+
+
+def test_r3_d3_only_result_with_ergocalciferol_is_flagged(run: Run) -> None:
+    pid = "r3-d3-only"
+    cards = run(
+        _prefetch(
+            pid,
+            fb.vitamin_d(pid, 15, LAST_MONTH, code="1989-3"),
+            fb.medication_request(
+                pid, "4018", "ergocalciferol 50000 UNT oral capsule", months_ago(4)
+            ),
+        ),
+        pid,
+    )
+    assert "under-reports" in cards["R3"]["detail"]
