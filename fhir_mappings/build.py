@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from . import (
@@ -39,6 +39,8 @@ def build_facts(prefetch: Mapping[str, Any], *, patient_id: str, as_of: date) ->
 
     Facts dated after ``as_of`` are left out; lists are in chronological order.
     """
+    if isinstance(as_of, datetime):
+        as_of = as_of.date()  # facts are compared by calendar day
     notes = Notes()
     pool = build_pool(prefetch, patient_id, notes)
     ctx = Context(pool=pool, as_of=as_of, notes=notes)

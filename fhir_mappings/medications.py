@@ -181,10 +181,11 @@ def map_medications(ctx: Context) -> list[TherapyEpisode]:
     episodes: dict[tuple[DrugClass, str], tuple[MatchedBy, list[TherapyPeriod]]] = {}
     for resource_type in ("MedicationRequest", "MedicationStatement", "MedicationAdministration"):
         for resource in ctx.pool.of_type(resource_type):
-            if resource_type == "MedicationRequest":
-                intent = status_code(resource, "intent")
-                if intent in NOT_EXPOSURE_INTENTS:
-                    continue
+            if resource_type == "MedicationRequest" and (
+                status_code(resource, "intent") in NOT_EXPOSURE_INTENTS
+                or resource.get("doNotPerform") is True
+            ):
+                continue
             match = match_medication(resource, ctx)
             if match is None:
                 continue

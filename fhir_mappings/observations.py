@@ -140,7 +140,11 @@ def value_of(holder: dict[str, Any]) -> Value | None:
     if isinstance(quantity, dict):
         number = as_number(quantity.get("value"))
         if number is None:
-            return None
+            # a number sent as a JSON string ("-2.5") is wrong but unambiguous
+            parsed = parse_numeric_string(quantity.get("value"))
+            if parsed is None or parsed[0] is not None or parsed[2] is not None:
+                return None
+            number = parsed[1]
         comparator = as_str(quantity.get("comparator"))
         if comparator not in (None, "<", "<=", ">=", ">"):
             comparator = None

@@ -58,3 +58,18 @@ def test_bad_date_skips_the_fact_with_a_note() -> None:
 def test_issued_is_the_last_resort_date() -> None:
     obs = observation("o1", "38267-1", -1.5, "1", when=None, issued="2024-02-02T10:00:00Z")
     assert facts_of(obs).bone_density_scores[0].source.date == date(2024, 2, 2)
+
+
+def test_evaluation_datetime_is_read_as_its_day() -> None:
+    from datetime import datetime
+
+    from fhir_mappings import build_facts
+
+    from .builders import PID, bundle, patient
+
+    facts = build_facts(
+        {"x": bundle(patient(), observation("o1", "38267-1", -1.5, "1", when="2024-03-02"))},
+        patient_id=PID,
+        as_of=datetime(2024, 3, 2, 8, 0),
+    )
+    assert len(facts.bone_density_scores) == 1

@@ -206,3 +206,11 @@ def test_group_studies_window() -> None:
     ]
     assert len(group_studies(facts.bone_density_scores, window_days=60)) == 2
     assert group_studies([]) == []
+
+
+def test_quantity_value_sent_as_a_string() -> None:
+    obs = observation("o1", "38267-1")
+    obs["valueQuantity"] = {"value": "-2.3", "unit": "T-Score"}
+    bad = observation("o2", "38264-8")
+    bad["valueQuantity"] = {"value": "<-2", "unit": "T-Score"}
+    assert [s.value for s in facts_of(obs, bad).bone_density_scores] == [-2.3]

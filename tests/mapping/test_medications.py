@@ -259,3 +259,7 @@ def test_administered_infusions_cover_their_dosing_interval() -> None:
         "zoledronic acid": [(date(2023, 3, 1), date(2024, 2, 28))],
         "denosumab": [(date(2024, 1, 10), date(2024, 7, 10))],
     }
+
+
+def test_do_not_perform_order_is_not_exposure() -> None:
+    assert facts_of(med_request("m1", doNotPerform=True)).therapies == []
