@@ -193,3 +193,19 @@ def test_forwarded_headers_used_when_trusted(
     # Behind the proxy, the internal URL is no longer the audience.
     token = make_token(keys.a_es, aud=BASE + DISCOVERY)
     assert_unauthorized(client.get(DISCOVERY, headers={**headers, **bearer(token)}))
+
+
+def test_req_199_jwks_exchanged_out_of_band(
+    client: FlaskClient, keys: Keys, jwks: LocalHttpServer
+) -> None:
+    # EHR B's JWK Set was handed over out of band (inline in the trusted-issuers file); its
+    # tokens carry no jku and nothing is fetched to verify them.
+    token = make_token(keys.b_es, iss=EHR_B)
+    import jwt
+
+    assert "jku" not in jwt.get_unverified_header(token)
+    assert client.get(DISCOVERY, headers=bearer(token)).status_code == 200
+    assert jwks.requests == []
+    # EHR A publishes its set at a URL configured out of band; no jku either.
+    assert client.get(DISCOVERY, headers=bearer(make_token(keys.a_es))).status_code == 200
+    assert [r.path for r in jwks.requests] == ["/a/jwks.json"]
