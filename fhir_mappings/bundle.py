@@ -133,11 +133,14 @@ class _Collector:
 def _rank(resource: Mapping[str, Any]) -> tuple[int, str]:
     status = status_code(dict(resource))
     updated = as_str(as_dict(resource.get("meta")).get("lastUpdated")) or ""
+    if status == "entered-in-error":
+        return (2, updated)  # a retraction is final whichever copy arrived first
     return (1 if status in REPLACING_STATUS else 0, updated)
 
 
 def _preferred(new: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
-    """Of two copies of one resource: the amended/corrected one, else the later update."""
+    """Of two copies of one resource: a retraction, else the amended/corrected one, else the
+    later update."""
     return _rank(new) > _rank(old)
 
 

@@ -83,6 +83,13 @@ def test_amended_preferred_over_final_it_replaces() -> None:
     assert _scores({"a": bundle(final, corrected, other_day)}) == [-2.4, -2.0]
 
 
+def test_a_retracted_copy_wins_over_the_final_one() -> None:
+    final = observation("o1", T_SPINE, -2.6, "1")
+    retracted = observation("o1", T_SPINE, -2.6, "1", status="entered-in-error")
+    assert _scores({"a": bundle(final), "b": bundle(retracted)}) == []
+    assert _scores({"a": bundle(retracted), "b": bundle(final)}) == []
+
+
 def test_other_patients_data_ignored() -> None:
     foreign = observation("o2", T_SPINE, -3.5, "1")
     foreign["subject"] = {"reference": "http://other.example/fhir/Patient/someone-else"}
