@@ -61,7 +61,9 @@ def _concepts(resource: dict[str, Any], ctx: Context) -> tuple[list[Any], list[A
     return concepts, forms
 
 
-def _classify(ingredient: str, texts: str, form_concepts: list[Any], code_fixes_form: bool):
+def _classify(
+    ingredient: str, texts: str, form_concepts: list[Any], code_fixes_form: bool
+) -> DrugClass | None:
     spec = codes.INGREDIENTS[ingredient]
     drug_class = spec.drug_class
     route_keys = {(s, c) for concept in form_concepts for s, c, _ in codings(concept)}
@@ -110,7 +112,9 @@ def _duration_days(quantity: Any) -> float | None:
     return number * factor
 
 
-def _request_period(resource: dict[str, Any], ctx: Context, reference: str):
+def _request_period(
+    resource: dict[str, Any], ctx: Context, reference: str
+) -> tuple[date, date | None] | None:
     status = status_code(resource)
     dispense = as_dict(resource.get("dispenseRequest"))
     v_start, v_end, v_bad = period_dates(dispense.get("validityPeriod"))
@@ -137,7 +141,9 @@ def _request_period(resource: dict[str, Any], ctx: Context, reference: str):
     return start, add_days(start, days)
 
 
-def _statement_period(resource: dict[str, Any], ctx: Context, reference: str):
+def _statement_period(
+    resource: dict[str, Any], ctx: Context, reference: str
+) -> tuple[date, date | None] | None:
     status = status_code(resource)
     if "effectivePeriod" in resource:
         start, end, malformed = period_dates(resource.get("effectivePeriod"))
