@@ -26,7 +26,7 @@ LIFELONG_NOTE = (
     "predisposition to bone loss, so bone health needs lifelong attention."
 )
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>|~])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]~])")  # links, emphasis, code, strikethrough
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -52,7 +52,8 @@ def _paragraphs(lines: tuple[str, ...]) -> str:
     for line in lines:
         if not line:
             continue
-        if line.startswith("- ") and out and (out[-1].startswith("- ") or out[-1].endswith(":")):
+        last = out[-1].rsplit("\n", 1)[-1] if out else ""
+        if line.startswith("- ") and (last.startswith("- ") or last.endswith(":")):
             out[-1] += "\n" + line
         else:
             out.append(line)

@@ -109,7 +109,7 @@ def foundational_measures(a: Assessment) -> Recommendation | None:
         )
     level = a.latest_vitamin_d
     if level is not None:
-        state = "below" if below_target(level, th.vitamin_d_target_ng_ml) else "meets"
+        state = "is below" if below_target(level, th.vitamin_d_target_ng_ml) else "meets"
         advice.append(
             f"Latest 25(OH)D {result_text(level)} on {wording.day(level.source.date)} {state} "
             "the target."
