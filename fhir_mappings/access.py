@@ -70,14 +70,17 @@ def codings(concept: Any) -> Iterator[tuple[str, str, str | None]]:
             yield normalised, normalise_code(normalised, code), as_str(coding.get("display"))
 
 
+MAX_TEXT = 300  # drug and test names are short; longer text is cut before any pattern search
+
+
 def concept_texts(concept: Any) -> list[str]:
     """The text and every coding display of a CodeableConcept (for name matching and display)."""
     concept = as_dict(concept)
-    texts = [t for t in [as_str(concept.get("text"))] if t]
-    for coding in as_list(concept.get("coding")):
+    texts = [t[:MAX_TEXT] for t in [as_str(concept.get("text"))] if t]
+    for coding in as_list(concept.get("coding"))[:20]:
         display = as_str(as_dict(coding).get("display"))
         if display:
-            texts.append(display)
+            texts.append(display[:MAX_TEXT])
     return texts
 
 

@@ -12,7 +12,16 @@ from datetime import date
 from typing import Any
 
 from . import codes
-from .access import as_dict, as_list, as_number, as_str, codings, concept_texts, status_code
+from .access import (
+    MAX_TEXT,
+    as_dict,
+    as_list,
+    as_number,
+    as_str,
+    codings,
+    concept_texts,
+    status_code,
+)
 from .bundle import reference_of
 from .context import Context
 from .dates import add_days, parse_date, period_dates
@@ -52,12 +61,12 @@ def _concepts(resource: dict[str, Any], ctx: Context) -> tuple[list[Any], list[A
                 concepts.append(as_dict(ingredient).get("itemCodeableConcept"))
         text = as_str(as_dict(reference).get("display"))
         if text:
-            concepts.append({"text": text})
+            concepts.append({"text": text[:MAX_TEXT]})
     for dosage in as_list(resource.get("dosageInstruction")) + as_list(resource.get("dosage")):
         dosage = as_dict(dosage)
         forms.append(dosage.get("route"))
         if isinstance(dosage.get("text"), str):
-            forms.append({"text": dosage["text"]})
+            forms.append({"text": dosage["text"][:MAX_TEXT]})
     return concepts, forms
 
 

@@ -140,3 +140,10 @@ def test_large_prefetch_maps_every_relevant_observation() -> None:
     )
     assert len(facts.bone_density_scores) == 1_000
     assert len(facts.dxa_events) == 1_000
+
+
+def test_huge_texts_are_cut_before_name_matching() -> None:
+    noise = "x " * 500_000
+    requests = [med_request(f"m{i}", None, noise + "alendronate") for i in range(5)]
+    facts = build_facts({"x": bundle(patient(), *requests)}, patient_id=PID, as_of=AS_OF)
+    assert facts.therapies == []  # the name lies beyond the text any drug name needs
