@@ -32,6 +32,10 @@ def init_app(app: Flask, settings: Settings) -> None:
             response.headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS
             response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
             response.headers["Access-Control-Max-Age"] = PREFLIGHT_MAX_AGE
+            # Chromium asks before a public page (e.g. the hosted CDS Hooks sandbox) may call
+            # a service on a private or loopback address (Private Network Access).
+            if request.headers.get("Access-Control-Request-Private-Network", "").lower() == "true":
+                response.headers["Access-Control-Allow-Private-Network"] = "true"
         else:
             response.headers["Allow"] = ALLOWED_METHODS
         return response

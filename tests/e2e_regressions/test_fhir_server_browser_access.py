@@ -74,3 +74,19 @@ def test_post_search_needs_a_form_body(server: RunningFhirServer) -> None:
     )
     assert response.status_code == 415
     assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_preflight_from_a_public_page_is_allowed_to_reach_loopback(
+    server: RunningFhirServer,
+) -> None:
+    response = requests.options(
+        f"{server.base_url}/Patient/{PATIENT}",
+        headers={
+            "Origin": "https://sandbox.cds-hooks.org",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Private-Network": "true",
+        },
+        timeout=10,
+    )
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Private-Network"] == "true"

@@ -255,6 +255,10 @@ export class TestFhirServer {
         'Access-Control-Allow-Methods': 'GET, POST, PUT, DELETE, PATCH',
         'Access-Control-Allow-Headers': 'authorization, content-type, accept, prefer, if-match',
         'Access-Control-Max-Age': '600',
+        // Private Network Access: a public page (the hosted sandbox) calling this loopback server.
+        ...(req.headers['access-control-request-private-network'] === 'true'
+          ? { 'Access-Control-Allow-Private-Network': 'true' }
+          : {}),
       });
       return res.end();
     }
