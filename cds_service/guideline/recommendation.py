@@ -7,7 +7,7 @@ cards on form (lengths, uuids, no empty fields).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
@@ -62,4 +62,3 @@ class Recommendation:
     override_reasons: tuple[str, ...] = ()  # keys of override_reasons in references.json
     links: tuple[Link, ...] = ()
     lifelong_note: bool = False  # the "Always" paragraph of the specification
-    extra: dict[str, str] = field(default_factory=dict)

@@ -52,8 +52,11 @@ def treatment_criteria(a: Assessment) -> list[Criterion]:
         elif c.basis is Basis.PRIOR_T_SCORE and c.prior_score is not None:
             short = f"earlier T {wording.number(c.prior_score.value)}"
             evidence = (score_evidence(c.prior_score, "Earlier T-score"),)
+        elif c.diagnosis is not None:
+            short = f"osteoporosis {c.diagnosis.code}, {wording.day(c.diagnosis.source.date)}"
+            evidence = c.evidence()
         else:
-            short = "osteoporosis diagnosis"
+            short = "osteoporosis"
             evidence = c.evidence()
         found.append(
             Criterion(
