@@ -24,7 +24,7 @@ def _split_icd(system: str, code: str) -> tuple[str, str | None]:
     return code, None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Event:
     site: FractureSite
     osteoporotic: bool
@@ -51,39 +51,63 @@ class _Event:
         self.sources.append(record.source)
 
 
+def _find(candidates: list[_Event], onset: date | None, *, any_date: bool = False) -> _Event | None:
+    """The event among ``candidates`` (ascending onset) that a record at ``onset`` belongs to.
+
+    Records arrive in onset order, so the scan stops at the first event too old to match:
+    merging stays linear however many Conditions a prefetch holds.
+    """
+    if not candidates:
+        return None
+    if any_date or onset is None:
+        return candidates[-1] if any_date else candidates[0]
+    window = timedelta(days=SAME_EVENT_DAYS)
+    for event in reversed(candidates):
+        if event.onset is None or abs(onset - event.onset) <= window:
+            return event
+        if event.onset < onset - window:
+            break
+    return None
+
+
+_UNSITED = (FractureSite.OTHER, FractureSite.UNSPECIFIED)
+
+
 def merge(records: list[FractureRecord]) -> list[Fracture]:
     ordered = sorted(records, key=lambda r: (r.onset or date.max, r.source.reference))
     events: list[_Event] = []
+    by_base: dict[tuple[str, str], list[_Event]] = {}
+    by_site: dict[FractureSite, list[_Event]] = {}
+    unspecified: list[_Event] = []  # dated events without a site
+    dated: list[_Event] = []
     for record in ordered:
         base_code, extension = _split_icd(record.system, record.code)
         base = (record.system, base_code)
         is_followup = extension is not None and extension not in codes.ICD10_INITIAL_ENCOUNTER
-        target = None
-        for event in events:
-            if base in event.bases and (is_followup or event.close_to(record.onset)):
-                target = event
-                break
-            if (
-                event.site is record.site
-                and record.site not in (FractureSite.OTHER, FractureSite.UNSPECIFIED)
-                and event.close_to(record.onset)
-            ):
-                target = event
-                break
-            if (
-                FractureSite.UNSPECIFIED in (event.site, record.site)
-                and record.onset is not None
-                and event.onset is not None
-                and event.close_to(record.onset)
-            ):
-                # "Osteoporotic fracture of bone" coded beside the site-specific break
-                target = event
-                break
+        target = _find(by_base.get(base, []), record.onset, any_date=is_followup)
+        if target is None and record.site not in _UNSITED:
+            target = _find(by_site.get(record.site, []), record.onset)
+        if target is None and record.onset is not None:
+            # "Osteoporotic fracture of bone" coded beside the site-specific break, either order
+            pool = dated if record.site is FractureSite.UNSPECIFIED else unspecified
+            target = _find(pool, record.onset)
+            if target is not None and target.onset is None:
+                target = None
         if target is None:
             target = _Event(
                 record.site, record.osteoporotic, record.onset, record.age_at_onset, record
             )
             events.append(target)
+            if record.site not in _UNSITED:
+                by_site.setdefault(record.site, []).append(target)
+            if record.onset is not None:
+                dated.append(target)
+                if record.site is FractureSite.UNSPECIFIED:
+                    unspecified.append(target)
+        elif target.site is FractureSite.UNSPECIFIED and record.site not in _UNSITED:
+            by_site.setdefault(record.site, []).append(target)
+        if base not in target.bases:
+            by_base.setdefault(base, []).append(target)
         target.absorb(record, base)
     return [
         Fracture(

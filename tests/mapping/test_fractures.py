@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -120,3 +120,16 @@ def test_age_at_onset_sources() -> None:
 def test_osteoporotic_coded_fracture_before_50_still_fragility() -> None:
     (fracture,) = facts_of(condition("c1", ICD10, "M80.08XA", onset="2000-01-01")).fractures
     assert fracture.age_at_onset < 50 and fracture.is_fragility
+
+
+def test_many_fracture_conditions_merge_per_event() -> None:
+    # 4,000 Conditions: 1,000 hip breaks 200 days apart, each coded A, D, S and M80
+    resources = []
+    for i in range(1_000):
+        onset = date(1900, 1, 1) + timedelta(days=200 * i)
+        for suffix, code in (("a", "S72.001A"), ("d", "S72.001D"), ("s", "S72.001S"),
+                             ("m", "M80.051A")):  # fmt: skip
+            resources.append(condition(f"c{i}{suffix}", ICD10, code, onset=onset.isoformat()))
+    facts = facts_of(*resources, as_of=date(2500, 1, 1))
+    assert len(facts.fractures) == 1_000
+    assert all(f.osteoporotic_coded and len(f.sources) == 4 for f in facts.fractures)
