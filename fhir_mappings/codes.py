@@ -7,6 +7,7 @@ package can share it between threads without copying.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -253,10 +254,25 @@ INGREDIENT_NAMES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 
 
 def ingredient_from_words(text: str) -> str | None:
+    # Each call tries every ingredient pattern in turn; medication texts repeat from request to
+    # request (the same RxNorm displays), so short ones are remembered. Long free text is not,
+    # to keep the cache's memory bounded whatever a caller sends.
+    if len(text) <= _CACHED_TEXT_MAX:
+        return _ingredient_from_words_cached(text)
+    return _ingredient_from_words(text)
+
+
+_CACHED_TEXT_MAX = 512
+
+
+def _ingredient_from_words(text: str) -> str | None:
     for pattern, ingredient in INGREDIENT_NAMES:
         if pattern.search(text):
             return ingredient
     return None
+
+
+_ingredient_from_words_cached = functools.lru_cache(maxsize=4096)(_ingredient_from_words)
 
 
 @dataclass(frozen=True, slots=True)
