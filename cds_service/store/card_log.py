@@ -22,17 +22,23 @@ SUGGESTION_KIND_EXTENSION = "urn:osteopenia-cds:suggestion-kind"
 UNKNOWN_RULE = "unknown"
 
 
+def storable(text: str, limit: int) -> str:
+    """Text any database accepts: no NUL, no unpaired surrogates, at most ``limit`` chars."""
+    cleaned = text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+    return cleaned[:limit]
+
+
 def rule_of(card: Mapping[str, Any]) -> str:
     """The guideline rule of a card: source.topic.code, else the rule extension."""
     source = card.get("source")
     topic = source.get("topic") if isinstance(source, Mapping) else None
     if isinstance(topic, Mapping) and isinstance(topic.get("code"), str) and topic["code"]:
-        return topic["code"][:64]
+        return storable(topic["code"], 64)
     extension = card.get("extension")
     if isinstance(extension, Mapping):
         rule = extension.get(RULE_EXTENSION)
         if isinstance(rule, str) and rule:
-            return rule[:64]
+            return storable(rule, 64)
     return UNKNOWN_RULE
 
 
@@ -46,7 +52,7 @@ def suggestion_kind(suggestion: Mapping[str, Any]) -> str:
     if isinstance(extension, Mapping):
         kind = extension.get(SUGGESTION_KIND_EXTENSION)
         if isinstance(kind, str) and kind:
-            return kind[:128]
+            return storable(kind, 128)
     kinds: list[str] = []
     actions = suggestion.get("actions")
     for action in actions if isinstance(actions, list) else ():
@@ -61,7 +67,7 @@ def suggestion_kind(suggestion: Mapping[str, Any]) -> str:
             continue
         if kind not in kinds:
             kinds.append(kind)
-    return "+".join(kinds)[:128] if kinds else "other"
+    return storable("+".join(kinds), 128) if kinds else "other"
 
 
 class CardLog:
@@ -100,14 +106,19 @@ class CardLog:
         for card in cards:
             uuid = card.get("uuid")
             # Without a uuid a client cannot send feedback for the card (spec 2.0.1, Card).
-            if not isinstance(uuid, str) or not uuid or len(uuid) > 128:
+            if (
+                not isinstance(uuid, str)
+                or not uuid
+                or len(uuid) > 128
+                or storable(uuid, 128) != uuid
+            ):
                 continue
             card_rows.append(
                 {
                     "card_uuid": uuid,
-                    "service_id": service_id[:128],
+                    "service_id": storable(service_id, 128),
                     "rule_id": rule_of(card),
-                    "hook_instance": str(hook_instance)[:256],
+                    "hook_instance": storable(str(hook_instance), 256),
                     "patient_hash": patient_hash,
                     "issued_at": now,
                 }
@@ -117,14 +128,18 @@ class CardLog:
                 if not isinstance(suggestion, Mapping):
                     continue
                 suggestion_uuid = suggestion.get("uuid")
-                if not isinstance(suggestion_uuid, str) or not 0 < len(suggestion_uuid) <= 128:
+                if (
+                    not isinstance(suggestion_uuid, str)
+                    or not 0 < len(suggestion_uuid) <= 128
+                    or storable(suggestion_uuid, 128) != suggestion_uuid
+                ):
                     continue
                 suggestion_rows.append(
                     {
                         "card_uuid": uuid,
                         "suggestion_uuid": suggestion_uuid,
                         "kind": suggestion_kind(suggestion),
-                        "label": str(suggestion.get("label", "")),
+                        "label": storable(str(suggestion.get("label", "")), 1000),
                     }
                 )
         if not card_rows:

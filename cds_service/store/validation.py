@@ -28,6 +28,11 @@ _RFC3339 = re.compile(
 )
 RFC3339_HINT = "must be an RFC 3339 date-time in UTC, e.g. 2026-01-31T10:05:31Z"
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+# Free text keeps tabs and line breaks; NUL and the other C0 controls cannot be stored in
+# PostgreSQL text (NUL) or are never meant as text.
+_FORBIDDEN_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# JSON "\ud800" escapes decode to lone surrogates, which no database can encode as UTF-8.
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +100,9 @@ def parse_rfc3339(value: str) -> datetime:
     offset = "+00:00" if match["offset"] in {"Z", "z"} else match["offset"]
     try:
         parsed = datetime.fromisoformat(f"{match['date']}T{match['time']}.{fraction}{offset}")
-    except ValueError:
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # impossible dates; or year 1/9999 pushed out of range
         raise ValueError(RFC3339_HINT) from None
-    return parsed.astimezone(UTC)
 
 
 def validate_feedback_document(document: Any) -> list[FeedbackItem]:
@@ -188,8 +193,8 @@ def _identifier(container: Mapping[str, Any], key: str, name: str, fail: Any) ->
     if len(value) > MAX_ID_LENGTH:
         fail(name, f"must be at most {MAX_ID_LENGTH} characters")
         return None
-    if _CONTROL_CHARACTERS.search(value):
-        fail(name, "must not contain control characters")
+    if _CONTROL_CHARACTERS.search(value) or _SURROGATES.search(value):
+        fail(name, "must not contain control characters or unpaired surrogates")
         return None
     return value
 
@@ -272,5 +277,8 @@ def _text(container: Mapping[str, Any], key: str, path: str, fail: Any, limit: i
         return None
     if len(value) > limit:
         fail(path, f"must be at most {limit} characters")
+        return None
+    if _FORBIDDEN_IN_TEXT.search(value) or _SURROGATES.search(value):
+        fail(path, "must not contain control characters or unpaired surrogates")
         return None
     return value

@@ -206,3 +206,18 @@ def test_several_processes_starting_together_migrate_once(store_settings: Settin
     for process in processes:
         process.join(timeout=60)
     assert results == [("ok", "0001")] * 4
+
+
+def test_hostile_hook_instance_and_patient_id_are_stored_safely(store_app: Flask) -> None:
+    store_app.extensions["card_log"].record(
+        service_id="osteopenia-management",
+        hook_instance="hook\x00instance\ud800",
+        patient_id="patient\ud800\x00",
+        cards=[card("c1", "R2", ("s\x00bad", "ServiceRequest"), ("s-good", "ServiceRequest"))],
+    )
+    row = issued_rows(store_app)["c1"]
+    assert "\x00" not in row["hook_instance"] and row["hook_instance"].startswith("hook")
+    assert len(row["patient_hash"]) == 64
+    with store_app.extensions["store"].engine.connect() as conn:
+        stored = conn.execute(select(issued_suggestions.c.suggestion_uuid)).scalars().all()
+    assert stored == ["s-good"]

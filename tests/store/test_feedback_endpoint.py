@@ -516,3 +516,61 @@ def test_feedback_for_a_card_never_issued_is_stored_and_marked(
     assert response.get_json()["unknownCards"] == 1
     marks = {row["card_uuid"]: row["unknown_card"] for row in feedback_rows(issued)}
     assert marks == {"card-from-elsewhere": True, "card-r2": False}
+
+
+# ----------------------------------------------------------------------- hostile text
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda i: i.update(card="card\x00r2"), "feedback[0].card"),
+        (lambda i: i.update(card="card-\ud800"), "feedback[0].card"),
+        (
+            lambda i: i.update(overrideReason={"userComment": "nul \x00 inside"}),
+            "feedback[0].overrideReason.userComment",
+        ),
+        (
+            lambda i: i.update(overrideReason={"userComment": "half \udc00 pair"}),
+            "feedback[0].overrideReason.userComment",
+        ),
+        (
+            lambda i: i.update(
+                overrideReason={"reason": {"system": "urn:x", "code": "a", "display": "\ud83d"}}
+            ),
+            "feedback[0].overrideReason.reason.display",
+        ),
+        (
+            lambda i: i.update(outcomeTimestamp="0001-01-01T00:30:00+01:00"),
+            "feedback[0].outcomeTimestamp",
+        ),
+        (
+            lambda i: i.update(outcomeTimestamp="9999-12-31T23:59:59-01:00"),
+            "feedback[0].outcomeTimestamp",
+        ),
+    ],
+    ids=[
+        "nul-in-card",
+        "surrogate-in-card",
+        "nul-in-comment",
+        "surrogate-in-comment",
+        "surrogate-in-display",
+        "before-year-1-in-utc",
+        "after-year-9999-in-utc",
+    ],
+)
+def test_text_no_database_can_store_is_a_400_not_a_500(
+    issued: Flask, store_client: FlaskClient, mutate: Any, field: str
+) -> None:
+    item = overridden("card-r2")
+    mutate(item)
+    assert_rejected(store_client, issued, {"feedback": [item]}, field)
+
+
+def test_multiline_unicode_comment_is_stored_verbatim(
+    issued: Flask, store_client: FlaskClient
+) -> None:
+    comment = "Patientin lehnt ab.\n\tBespricht es mit der Tochter — 😊 (ß, é, 中文)"
+    response = post(store_client, {"feedback": [overridden("card-r2", comment=comment)]})
+    assert response.status_code == 200
+    assert feedback_rows(issued)[0]["user_comment"] == comment
