@@ -69,6 +69,14 @@ def _check_algorithms(settings: Settings) -> None:
             )
 
 
+def _check_public_base_urls(settings: Settings) -> None:
+    for url in settings.public_base_urls:
+        try:
+            canonical_url(url)
+        except UrlError as exc:
+            raise ConfigurationError(f"CDS_PUBLIC_BASE_URLS: {url!r}: {exc}") from None
+
+
 def _check_fhir_servers(settings: Settings) -> None:
     for url in settings.fhir_servers:
         try:
@@ -83,6 +91,7 @@ def load_registry(settings: Settings) -> IssuerRegistry | None:
     """The trusted issuers, or None when authentication is off. Raises ConfigurationError."""
     _check_algorithms(settings)
     _check_fhir_servers(settings)
+    _check_public_base_urls(settings)
     if settings.trusted_issuers_file is None:
         return None
     return load_trusted_issuers(settings.trusted_issuers_file, production=settings.production)
@@ -143,19 +152,24 @@ class SecurityState:
         }
 
 
-def request_audience(settings: Settings) -> str:
-    """The URL this request was sent to, as the caller saw it: what ``aud`` must name.
+def request_audiences(settings: Settings) -> frozenset[str]:
+    """The URLs this request may have been addressed to: what ``aud`` must name.
 
-    Forwarded headers are believed only when the deployment says a proxy sets them;
-    otherwise any caller could pick the audience it holds a token for.
+    With ``CDS_PUBLIC_BASE_URLS`` set, the configured base URLs plus the path: the Host header
+    is then irrelevant, so a token minted for another service cannot be replayed here with a
+    forged Host. Otherwise the URL as the caller saw it; forwarded headers are believed only
+    when the deployment says a proxy sets them.
     """
+    path = f"{request.script_root}{request.path}"
+    if settings.public_base_urls:
+        return frozenset(canonical_url(f"{base}{path}") for base in settings.public_base_urls)
     scheme, host = request.scheme, request.host
     if settings.trust_proxy_headers:
         proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip()
         fwd_host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
         scheme = proto or scheme
         host = fwd_host or host
-    return canonical_url(f"{scheme}://{host}{request.script_root}{request.path}")
+    return frozenset({canonical_url(f"{scheme}://{host}{path}")})
 
 
 def _peer_is_loopback() -> bool:
@@ -211,11 +225,11 @@ def _authenticate() -> Response | None:
     if token is None:
         return _unauthorized("missing_bearer")
     try:
-        audience = request_audience(state.settings)
+        audiences = request_audiences(state.settings)
     except UrlError:
         return _unauthorized("bad_request_url")
     try:
-        client = state.verifier.verify(token, audience)
+        client = state.verifier.verify(token, audiences)
     except AuthError as exc:
         return _unauthorized(exc.reason, **exc.fields)
     g.cds_client = client
@@ -245,6 +259,14 @@ def init_app(app: Flask, settings: Settings) -> None:
             issuers=sorted({i.label for i in registry}),
             algorithms=list(settings.jwt_algorithms),
         )
+        if settings.production and not settings.public_base_urls:
+            _log(
+                logging.WARNING,
+                "public_base_urls_unset",
+                detail="the JWT aud is checked against the request's Host header; set "
+                "CDS_PUBLIC_BASE_URLS so a token minted for another service cannot be "
+                "replayed here with a forged Host",
+            )
     else:
         _log(
             logging.WARNING,

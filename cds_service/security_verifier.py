@@ -9,7 +9,7 @@ any other check cannot fill the replay cache.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +70,11 @@ class JwtVerifier:
         self._jwks = jwks_cache
         self._clock = clock
 
-    def verify(self, token: str, audience: str) -> CdsClient:
+    def verify(self, token: str, audience: str | Collection[str]) -> CdsClient:
+        """The caller, if ``token`` is valid for a request to ``audience`` (one canonical URL,
+        or several equivalent ones); raises AuthError otherwise."""
+        given = [audience] if isinstance(audience, str) else list(audience)
+        audiences = frozenset(_canonical_or_none(a) for a in given) - {None}
         if not token or len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
             raise AuthError("malformed_token")
         try:
@@ -129,7 +133,7 @@ class JwtVerifier:
         except jwt.InvalidTokenError as exc:
             raise AuthError("invalid_claims", iss=iss, problem=type(exc).__name__) from None
 
-        self._check_claims(payload, issuer, audience)
+        self._check_claims(payload, issuer, audiences)
         jti: str = payload["jti"]
         if self._replay.seen_before(iss, jti, float(payload["exp"]) + self._skew):
             raise AuthError("replayed_jti", iss=iss, jti=_short(jti))
@@ -142,13 +146,15 @@ class JwtVerifier:
             kid=kid,
         )
 
-    def _check_claims(self, payload: dict[str, Any], issuer: TrustedIssuer, audience: str) -> None:
+    def _check_claims(
+        self, payload: dict[str, Any], issuer: TrustedIssuer, audiences: frozenset[str]
+    ) -> None:
         iss = issuer.iss
         aud = payload["aud"]
         auds = [aud] if isinstance(aud, str) else aud
         if not isinstance(auds, list) or not all(isinstance(a, str) for a in auds):
             raise AuthError("audience_mismatch", iss=iss)
-        if audience not in {_canonical_or_none(a) for a in auds}:
+        if audiences.isdisjoint({_canonical_or_none(a) for a in auds}):
             raise AuthError("audience_mismatch", iss=iss, aud=[_short(a) for a in auds[:5]])
 
         now = self._clock()

@@ -90,6 +90,9 @@ class Settings:
     jwt_jti_cache_size: int = 100_000  # per issuer
     jwt_max_lifetime_seconds: int = 3600  # longest exp - iat accepted (jti cache lifetime)
     trust_proxy_headers: bool = False
+    # The URLs EHRs call this service by (e.g. https://cds.example.org); when set, a JWT's aud
+    # must name one of them, whatever Host header a request carries.
+    public_base_urls: tuple[str, ...] = ()
 
     # clinical content
     thresholds_file: Path | None = None  # a deployment's overrides of the shipped thresholds
@@ -153,6 +156,7 @@ class Settings:
                 env, "CDS_JWT_MAX_LIFETIME", defaults.jwt_max_lifetime_seconds, 60
             ),
             trust_proxy_headers=_bool(env, "CDS_TRUST_PROXY_HEADERS", False),
+            public_base_urls=tuple(u.rstrip("/") for u in _list(env, "CDS_PUBLIC_BASE_URLS")),
             thresholds_file=Path(thresholds) if thresholds else None,
             data_dir=Path(env.get("CDS_DATA_DIR", "var")),
             database_url=env.get("DATABASE_URL") or None,

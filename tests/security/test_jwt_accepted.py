@@ -209,3 +209,30 @@ def test_req_199_jwks_exchanged_out_of_band(
     # EHR A publishes its set at a URL configured out of band; no jku either.
     assert client.get(DISCOVERY, headers=bearer(make_token(keys.a_es))).status_code == 200
     assert [r.path for r in jwks.requests] == ["/a/jwks.json"]
+
+
+def test_public_base_urls_pin_the_audience(
+    make_secure_app: Callable[..., Flask], issuer_entries: list[Any], keys: Keys
+) -> None:
+    app = make_secure_app(
+        issuer_entries, public_base_urls=("https://cds.example.org", "https://cds2.example.org")
+    )
+    client = app.test_client()
+    # A token another service (cds-other.example.net) received from the EHR, replayed here
+    # with that service's Host header: refused, since the audience is pinned.
+    stolen = make_token(keys.a_es, aud="http://cds-other.example.net/cds-services")
+    assert_unauthorized(
+        client.get(DISCOVERY, headers={**bearer(stolen), "Host": "cds-other.example.net"})
+    )
+    for public in ("https://cds.example.org", "https://cds2.example.org"):
+        token = make_token(keys.a_es, aud=public + DISCOVERY)
+        assert client.get(DISCOVERY, headers=bearer(token)).status_code == 200
+
+
+def test_without_pinning_the_host_header_names_the_audience(
+    client: FlaskClient, keys: Keys
+) -> None:
+    # Documented behaviour when CDS_PUBLIC_BASE_URLS is unset (development, the sandbox).
+    token = make_token(keys.a_es, aud="http://cds.internal:8080/cds-services")
+    response = client.get(DISCOVERY, headers={**bearer(token), "Host": "cds.internal:8080"})
+    assert response.status_code == 200
