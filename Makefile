@@ -37,7 +37,18 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint Dockerfile
 
-bench: $(STAMP) $(NODE_STAMP)
+# HealthChain, the peer the benchmarks compare with, pins other versions of shared packages
+# (fhir.resources, fastapi): it gets a virtual environment of its own.
+HC_VENV := benchmarks/.venv-healthchain
+HC_STAMP := $(HC_VENV)/.installed
+
+$(HC_STAMP): benchmarks/healthchain-requirements.txt
+	$(PYTHON) -m venv $(HC_VENV)
+	$(HC_VENV)/bin/pip install --quiet --upgrade pip
+	$(HC_VENV)/bin/pip install --quiet -r benchmarks/healthchain-requirements.txt
+	touch $@
+
+bench: $(STAMP) $(NODE_STAMP) $(HC_STAMP)
 	$(BIN)/python -m benchmarks
 
 fuzz: $(STAMP)
@@ -50,4 +61,4 @@ demo: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m tests.support.demo
 
 clean:
-	rm -rf $(VENV) $(FHIR_SERVER_DIR)/node_modules var .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(HC_VENV) $(FHIR_SERVER_DIR)/node_modules var .pytest_cache .ruff_cache

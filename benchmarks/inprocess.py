@@ -1,0 +1,125 @@
+"""In-process cost of one patient-view request, beside its JSON floor.
+
+Three timings per workload, all in this process:
+- app: the whole request through the Flask app (test client: body bytes in, response bytes
+  out, with validation, prefetch resolution, the engine, the card log and the request log);
+- engine: ``Engine.evaluate`` on the already parsed prefetch (mapping + rules + cards);
+- floor: ``json.loads`` of the request body plus ``json.dumps`` of the response, the least
+  any Python service must do with the same bytes.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from benchmarks.stats import Summary, summarize
+from benchmarks.workloads import SERVICE_ID, Workload
+from cds_service.app import create_app
+from cds_service.settings import Settings
+
+HOOK_PATH = f"/cds-services/{SERVICE_ID}"
+
+
+def bench_settings(data_dir: Path) -> Settings:
+    # Auth off (no trusted issuers; the test client is a loopback peer); the body cap is
+    # raised so the 10,000-Observation patient (several MB) is measured, not refused.
+    return Settings(
+        environment="development",
+        log_level="WARNING",
+        data_dir=data_dir,
+        max_body_bytes=256 * 1024 * 1024,
+        max_prefetch_entries=100_000,
+    )
+
+
+def make_app(data_dir: Path) -> Flask:
+    app = create_app(bench_settings(data_dir))
+    # The request log writes one line per request; keep it out of the terminal, not off.
+    logging.getLogger().setLevel(logging.WARNING)
+    return app
+
+
+def time_calls(
+    fn: Callable[[], Any], *, budget_s: float, min_runs: int = 5, max_runs: int = 3000
+) -> list[float]:
+    for _ in range(2):  # warm caches and lazy imports
+        fn()
+    gc.collect()
+    samples: list[float] = []
+    deadline = time.perf_counter() + budget_s
+    while len(samples) < max_runs and (len(samples) < min_runs or time.perf_counter() < deadline):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+@dataclass(frozen=True)
+class InProcessResult:
+    workload: Workload
+    app: Summary
+    engine: Summary
+    floor: Summary
+    cards: int
+    response_bytes: int
+
+    @property
+    def ratio_to_floor(self) -> float:
+        return self.app.median_ms / self.floor.median_ms
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "workload": self.workload.name,
+            "patient_id": self.workload.patient_id,
+            "resources": self.workload.resources,
+            "observations": self.workload.observations,
+            "request_bytes": len(self.workload.body),
+            "response_bytes": self.response_bytes,
+            "cards": self.cards,
+            "app": self.app.to_json(),
+            "engine": self.engine.to_json(),
+            "floor": self.floor.to_json(),
+            "app_median_over_floor_median": self.ratio_to_floor,
+        }
+
+
+def measure_workload(app: Flask, workload: Workload, *, budget_s: float) -> InProcessResult:
+    client = app.test_client()
+    engine = app.extensions["cds_engine"]
+
+    def call_app() -> bytes:
+        response = client.post(HOOK_PATH, data=workload.body, content_type="application/json")
+        if response.status_code != 200:
+            raise RuntimeError(
+                f"{workload.name}: HTTP {response.status_code}: {response.get_data()[:300]!r}"
+            )
+        return response.get_data()
+
+    response_bytes = call_app()
+    response = json.loads(response_bytes)
+    prefetch = json.loads(workload.body)["prefetch"]
+
+    def call_engine() -> None:
+        engine.evaluate(prefetch, patient_id=workload.patient_id, as_of=workload.as_of)
+
+    def call_floor() -> None:
+        json.loads(workload.body)
+        json.dumps(response)
+
+    return InProcessResult(
+        workload=workload,
+        app=summarize(time_calls(call_app, budget_s=budget_s)),
+        engine=summarize(time_calls(call_engine, budget_s=budget_s / 2)),
+        floor=summarize(time_calls(call_floor, budget_s=budget_s / 4)),
+        cards=len(response["cards"]),
+        response_bytes=len(response_bytes),
+    )
