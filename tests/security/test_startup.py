@@ -362,6 +362,11 @@ def test_production_issuers_need_https_everywhere(
             make_secure_app(None, trusted_issuers_file=path, environment="production")
 
 
+def test_bad_public_base_url_refused(make_secure_app: Callable[..., Flask]) -> None:
+    with pytest.raises(ConfigurationError, match="CDS_PUBLIC_BASE_URLS"):
+        make_secure_app(None, public_base_urls=("cds.example.org",))
+
+
 @pytest.mark.parametrize("algs", [("HS256",), ("none",), ("ES384", "HS512"), ()])
 def test_req_203_symmetric_or_none_algorithms_cannot_be_configured(
     make_secure_app: Callable[..., Flask], algs: tuple[str, ...]
@@ -412,6 +417,7 @@ def test_settings_from_env_reads_security_variables(tmp_path: Path) -> None:
             "CDS_JWT_MAX_LIFETIME": "600",
             "CDS_TRUST_PROXY_HEADERS": "true",
             "CDS_FHIR_SERVERS": "https://a.example/fhir/,https://b.example/r4",
+            "CDS_PUBLIC_BASE_URLS": "https://cds.example.org/, https://cds2.example.org",
         }
     )
     assert settings.trusted_issuers_file == tmp_path / "i.json"
@@ -420,3 +426,4 @@ def test_settings_from_env_reads_security_variables(tmp_path: Path) -> None:
     assert settings.jwt_max_lifetime_seconds == 600
     assert settings.trust_proxy_headers is True
     assert settings.fhir_servers == ("https://a.example/fhir", "https://b.example/r4")
+    assert settings.public_base_urls == ("https://cds.example.org", "https://cds2.example.org")
