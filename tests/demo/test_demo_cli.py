@@ -23,7 +23,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-from tests.support.demo import SANDBOX_ISSUER, sandbox_url
+from tests.support.demo import SANDBOX_ISSUER, sandbox_url, write_issuer_file
 from tests.support.fhir_server import node_executable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -168,3 +168,21 @@ def test_sandbox_url_keeps_urls_readable() -> None:
         "http://127.0.0.1:9000/?serviceDiscoveryURL=http://127.0.0.1:8080/cds-services"
         "&fhirServiceUrl=http://127.0.0.1:8081/fhir&patientId=demo-low-zscore"
     )
+
+
+def test_issuer_file_pins_given_keys_or_names_the_published_ones(
+    jwks_file: Path, tmp_path: Path
+) -> None:
+    from cds_service.security_issuers import load_trusted_issuers
+
+    fhir = "http://127.0.0.1:8081/fhir"
+    (pinned,) = load_trusted_issuers(write_issuer_file(tmp_path, jwks_file, fhir), production=False)
+    assert pinned.iss == SANDBOX_ISSUER
+    assert pinned.inline_keys is not None and KID in pinned.inline_keys
+    assert pinned.fhir_servers == (fhir,)
+
+    published = tmp_path / "published"
+    published.mkdir()
+    (fetched,) = load_trusted_issuers(write_issuer_file(published, None, fhir), production=False)
+    assert fetched.inline_keys is None
+    assert fetched.jwks_urls == ("https://sandbox.cds-hooks.org/.well-known/jwks.json",)

@@ -22,9 +22,9 @@ from flask import Flask
 from cds_service.settings import Settings
 from tests.e2e.browser import Browser, missing_browser
 from tests.e2e.exchange_log import ExchangeLog
-from tests.support.sandbox_site import SandboxSite
 from tests.support.demo_fixtures import DEMO_PATIENTS, demo_bundles
 from tests.support.fhir_server import RunningFhirServer, start_fhir_server
+from tests.support.sandbox_site import SandboxSite
 from tests.support.service_thread import ServiceThread
 
 SANDBOX_ISSUER = "https://sandbox.cds-hooks.org"

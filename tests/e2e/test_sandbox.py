@@ -21,8 +21,9 @@ from selenium.webdriver.remote.webelement import WebElement
 from tests.e2e.browser import Browser
 from tests.e2e.conftest import SANDBOX_ISSUER, RunningService
 from tests.e2e.exchange_log import Exchange
-from tests.support.sandbox_site import SandboxSite
+from tests.support.demo_fixtures import DEMO_PATIENTS
 from tests.support.fhir_server import RunningFhirServer
+from tests.support.sandbox_site import SandboxSite
 
 SERVICE_ID = "osteopenia-management"
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "sandbox-cards.png"
@@ -196,6 +197,17 @@ def test_patient_cards_render_with_suggestions_and_frax_link(stage) -> None:
             assert _button(browser, link["label"]).is_displayed()
     assert any(s for card in cards for s in card.get("suggestions", [])), "no suggestion at all"
 
+    # The sandbox could run every prefetch query of our discovery document.
+    (discovery,) = service.log.matching("GET", "/cds-services")[-1:]
+    (definition,) = [s for s in discovery.response_json["services"] if s["id"] == SERVICE_ID]
+    (call,) = _hook_calls(service, "demo-osteopenia-new")[-1:]
+    prefetch = call.request_json["prefetch"]
+    assert set(prefetch) == set(definition["prefetch"])
+    assert prefetch["patient"]["id"] == "demo-osteopenia-new"
+    for key, value in prefetch.items():
+        if key != "patient":
+            assert (value["resourceType"], value["type"]) == ("Bundle", "searchset"), key
+
     # The FRAX card's link opens the FRAX tool in a new window. window.open is recorded
     # instead of followed: nothing leaves 127.0.0.1.
     frax_card = next(card for card in cards if _rule(card) == "R5")
@@ -208,6 +220,17 @@ def test_patient_cards_render_with_suggestions_and_frax_link(stage) -> None:
     opened = _wait(lambda: browser.driver.execute_script("return window.__opened"), "window.open")
     assert opened == [[FRAX_URL, "_blank"]]
 
+    assert not _sandbox_errors(browser, service)
+    assert not browser.external_responses()
+
+
+def test_every_demo_patient_renders_the_cards_of_its_rules(stage) -> None:
+    browser, site, fhir, service = stage
+    for patient in DEMO_PATIENTS:
+        answer = open_patient(browser, site, fhir, service, patient.patient_id)
+        rules = sorted(_rule(card) for card in answer["cards"])
+        assert rules == sorted(patient.rules), patient.patient_id
+        assert len(_card_texts(browser)) == len(patient.rules)
     assert not _sandbox_errors(browser, service)
     assert not browser.external_responses()
 
@@ -338,7 +361,7 @@ def test_screenshot_of_our_cards(stage) -> None:
     driver.find_element(By.CSS_SELECTOR, "[class*='context-toggle']").click()
     _wait(_panel_settled(driver), "the developer panel to fold")
     height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1280, max(900, min(int(height) + 120, 2400)))
+    driver.set_window_size(1280, max(900, min(int(height) + 120, 1700)))
     try:
         driver.execute_script("window.scrollTo(0, 0)")
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)

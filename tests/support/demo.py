@@ -6,10 +6,11 @@ prints, for each patient, the URL that opens it in the CDS Hooks sandbox: a loca
 SANDBOX_DIR names one (served here as static files), and the public sandbox. Ctrl-C stops
 everything.
 
-Authentication: the service trusts the CDS Hooks sandbox (issuer https://sandbox.cds-hooks.org,
-ES384) when its public JWK Set is at hand: ``--sandbox-jwks FILE``, or the
-``.well-known/jwks.json`` of the SANDBOX_DIR build. Without one it runs with authentication
-off, which the service allows only on a loopback address, and says so.
+Authentication is on: the service trusts the CDS Hooks sandbox (issuer
+https://sandbox.cds-hooks.org, ES384) with the keys of ``--sandbox-jwks FILE``, else of the
+SANDBOX_DIR build's ``.well-known/jwks.json``, else of the hosted sandbox's published JWK Set
+(fetched by the service at the first call). ``--no-auth`` runs without authentication, which
+the service allows only on a loopback address.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from tests.support.service_thread import ServiceThread
 
 SANDBOX_ISSUER = "https://sandbox.cds-hooks.org"
 PUBLIC_SANDBOX = "https://sandbox.cds-hooks.org"
+PUBLIC_SANDBOX_JWKS = f"{PUBLIC_SANDBOX}/.well-known/jwks.json"
 SERVICE_ID = "osteopenia-management"
 
 
@@ -64,15 +66,15 @@ def find_sandbox_jwks(explicit: Path | None, sandbox_dir: Path | None) -> Path |
     return None
 
 
-def write_issuer_file(folder: Path, jwks_path: Path, fhir_base_url: str) -> Path:
+def write_issuer_file(folder: Path, jwks_path: Path | None, fhir_base_url: str) -> Path:
     """A trusted-issuers file that accepts the sandbox's JWT and its use of our FHIR server."""
-    jwks: dict[str, Any] = json.loads(jwks_path.read_text(encoding="utf-8"))
-    entry = {
-        "iss": SANDBOX_ISSUER,
-        "jwks": jwks,
-        "fhir_servers": [fhir_base_url],
-        "description": f"CDS Hooks sandbox (keys from {jwks_path})",
-    }
+    entry: dict[str, Any] = {"iss": SANDBOX_ISSUER, "fhir_servers": [fhir_base_url]}
+    if jwks_path is not None:
+        entry["jwks"] = json.loads(jwks_path.read_text(encoding="utf-8"))
+        entry["description"] = f"CDS Hooks sandbox (keys from {jwks_path})"
+    else:
+        entry["jwks_url"] = PUBLIC_SANDBOX_JWKS
+        entry["description"] = "CDS Hooks sandbox (its published keys)"
     path = folder / "trusted-issuers.json"
     path.write_text(json.dumps([entry], indent=2), encoding="utf-8")
     return path
@@ -94,6 +96,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=Path,
         default=None,
         help="the sandbox's public JWK Set (default: the sandbox build's .well-known/jwks.json)",
+    )
+    parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="do not check the caller's JWT (development; the service stays on 127.0.0.1)",
     )
     return parser.parse_args(argv)
 
@@ -132,7 +139,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             fhir = stack.enter_context(start_fhir_server(paths))
 
             settings = Settings.from_env()
-            if jwks_path is not None:
+            if not args.no_auth:
                 issuers = write_issuer_file(folder, jwks_path, fhir.base_url)
                 settings = dataclasses.replace(settings, trusted_issuers_file=issuers)
             check_startup_safety(settings, "127.0.0.1")
@@ -143,12 +150,11 @@ def run(argv: Sequence[str] | None = None) -> int:
             print(f"demo: cannot start: {exc}", file=sys.stderr)
             return 1
 
-        auth = (
-            f"on: trusts {SANDBOX_ISSUER} with the keys of {jwks_path}"
-            if jwks_path is not None
-            else "OFF (development, loopback only): pass --sandbox-jwks or SANDBOX_DIR to check "
-            "the sandbox's JWT"
-        )
+        if args.no_auth:
+            auth = "OFF (--no-auth: development, loopback only)"
+        else:
+            keys = jwks_path if jwks_path is not None else PUBLIC_SANDBOX_JWKS
+            auth = f"on: trusts {SANDBOX_ISSUER} with the keys of {keys}"
         lines = [
             "osteopenia-cds demo",
             f"  CDS service    {service.discovery_url}   (authentication {auth})",
