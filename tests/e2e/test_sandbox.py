@@ -7,6 +7,7 @@ in the page (what the clinician sees) and in the service (what it received and v
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,9 @@ from tests.support.fhir_server import RunningFhirServer
 from tests.support.sandbox_site import SandboxSite
 
 SERVICE_ID = "osteopenia-management"
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "sandbox-cards.png"
+# The README's picture. A run writes it only when asked (SANDBOX_SCREENSHOT=1), so that
+# testing does not leave a changed file in the working tree.
+README_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "sandbox-cards.png"
 FRAX_URL = "https://frax.shef.ac.uk/FRAX/tool.aspx?country=9"
 NO_CARDS_TEXT = "No recommendations to display"
 
@@ -352,8 +355,10 @@ def _panel_settled(driver: Any) -> Callable[[], bool]:
     return settled
 
 
-def test_screenshot_of_our_cards(stage) -> None:
+def test_screenshot_of_our_cards(stage, tmp_path: Path) -> None:
     browser, site, fhir, service = stage
+    wanted = os.environ.get("SANDBOX_SCREENSHOT", "").strip() not in ("", "0")
+    screenshot = README_SCREENSHOT if wanted else tmp_path / "sandbox-cards.png"
     answer = open_patient(browser, site, fhir, service, "demo-treatment-indicated")
     assert len(answer["cards"]) >= 2
     driver = browser.driver
@@ -364,11 +369,12 @@ def test_screenshot_of_our_cards(stage) -> None:
     driver.set_window_size(1280, max(900, min(int(height) + 120, 1700)))
     try:
         driver.execute_script("window.scrollTo(0, 0)")
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        assert driver.save_screenshot(str(SCREENSHOT))
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        assert driver.save_screenshot(str(screenshot))
     finally:
         driver.set_window_size(1400, 1100)
-    assert SCREENSHOT.stat().st_size > 10_000
+    assert screenshot.read_bytes().startswith(b"\x89PNG")
+    assert screenshot.stat().st_size > 10_000
 
 
 def test_a_patient_with_nothing_to_say_renders_no_cards_and_no_error(stage) -> None:
