@@ -21,7 +21,10 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from cds_service.settings import ConfigurationError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -30,22 +33,45 @@ _PG_MIGRATION_LOCK = 0x6F73_7465_6F63_6473
 WRITE = {"store_write": True}
 
 
-def is_sqlite(url: str) -> bool:
-    return make_url(url).get_backend_name() == "sqlite"
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 
 
 def create_store_engine(url: str) -> Engine:
     """An engine for ``url``; for SQLite the file's directory is created if missing."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        # The message would quote the URL, password included.
+        raise ConfigurationError(
+            "DATABASE_URL is not a database URL such as "
+            "postgresql+psycopg://user:password@host:5432/dbname"
+        ) from None
+    if parsed.drivername in {"postgres", "postgresql"}:
+        # The common postgres:// and postgresql:// forms mean the installed driver, psycopg 3.
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
+        raise ConfigurationError(
+            f"DATABASE_URL: the {parsed.get_backend_name()!r} database is not supported; "
+            "use PostgreSQL (postgresql+psycopg://...) or SQLite (the default)"
+        )
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
+    try:
+        return _postgres_engine(parsed, parsed.get_backend_name())
+    except ArgumentError as exc:  # e.g. a driver that is not installed
+        raise ConfigurationError(
+            f"DATABASE_URL: {exc.__class__.__name__}: driver unusable"
+        ) from None
+
+
+def _postgres_engine(url: URL, backend: str) -> Engine:
     return create_engine(
         url,
         pool_pre_ping=True,
         pool_size=5,
         max_overflow=5,
         pool_timeout=10,
-        connect_args=_postgres_connect_args(parsed.get_backend_name()),
+        connect_args=_postgres_connect_args(backend),
     )
 
 

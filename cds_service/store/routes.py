@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cds_service.discovery import services_with_id
 from cds_service.errors import Issue, ServiceError, error_response
 from cds_service.hook_request import parse_json_body
+from cds_service.store import Store
 from cds_service.store.analytics import BadPeriod, build_report, parse_period
 from cds_service.store.feedback import store_feedback
 from cds_service.store.validation import (
@@ -26,8 +27,9 @@ bp = Blueprint("store", __name__)
 RETRY_AFTER_SECONDS = 2
 
 
-def _store():  # type: ignore[no-untyped-def]
-    return current_app.extensions["store"]
+def _store() -> Store:
+    store: Store = current_app.extensions["store"]
+    return store
 
 
 def _log_fields(**fields: object) -> None:
