@@ -25,7 +25,8 @@ from flask import Flask, Response, current_app, g, has_request_context, request
 from cds_service.errors import Issue, error_response
 from cds_service.security_issuers import IssuerRegistry, load_trusted_issuers
 from cds_service.security_jwks import ASYMMETRIC_ALGORITHMS, JwksCache
-from cds_service.security_replay import ReplayCache
+from cds_service.security_replay import ReplayCache, ReplayGuard
+from cds_service.security_replay_store import ReplayStoreError, SharedReplayStore
 from cds_service.security_urls import UrlError, canonical_url, is_loopback_host
 from cds_service.security_verifier import AuthError, CdsClient, JwtVerifier
 from cds_service.settings import ConfigurationError, Settings
@@ -241,6 +242,24 @@ def _authenticate() -> Response | None:
     return None
 
 
+def _replay_guard(settings: Settings) -> ReplayGuard:
+    memory = ReplayCache(settings.jwt_jti_cache_size)
+    shared = SharedReplayStore(
+        settings.data_dir / "jwt-replay.sqlite3", settings.jwt_jti_cache_size
+    )
+    try:
+        shared.check()
+    except ReplayStoreError as exc:
+        _log(
+            logging.WARNING,
+            "jti_store_unavailable",
+            detail="replays are caught per worker process only",
+            problem=str(exc)[:300],
+        )
+        return ReplayGuard(memory)
+    return ReplayGuard(memory, shared, (ReplayStoreError,))
+
+
 def init_app(app: Flask, settings: Settings) -> None:
     registry = check_startup_safety(settings, bind_host=None)
     verifier = None
@@ -250,7 +269,7 @@ def init_app(app: Flask, settings: Settings) -> None:
             algorithms=settings.jwt_algorithms,
             clock_skew_seconds=settings.jwt_clock_skew_seconds,
             max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
-            replay=ReplayCache(settings.jwt_jti_cache_size),
+            replay=_replay_guard(settings),
             jwks_cache=JwksCache(),
         )
         _log(

@@ -2,18 +2,19 @@
 
 Entries are kept per issuer (a ``jti`` is unique only within its issuer) until the token they
 stand for expires, since an expired token is refused anyway. Each issuer has its own bound, so
-one busy EHR cannot push another's entries out. The cache lives in the process: with several
-worker processes a token could be replayed once per worker; the short token lifetimes EHRs use
-(minutes) and the per-request ``aud`` keep that window small.
+one busy EHR cannot push another's entries out. The cache lives in the process; ``ReplayGuard``
+adds the record shared by the worker processes of the host (``security_replay_store``).
 """
 
 from __future__ import annotations
 
 import heapq
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 log = logging.getLogger("cds_service.security")
 
@@ -65,3 +66,36 @@ class ReplayCache:
             expiry, jti = heapq.heappop(heap)
             if entries.get(jti) == expiry:
                 del entries[jti]
+
+
+class SharedRecord(Protocol):
+    def seen_before(self, iss: str, jti: str, expires_at: float) -> bool: ...
+
+
+class ReplayGuard:
+    """The in-process cache first (cheap, and enough with one worker), then the record
+    shared by the host's worker processes. If the shared record fails, the in-process cache
+    still stands and the failure is logged: refusing every caller would be worse."""
+
+    def __init__(
+        self,
+        memory: ReplayCache,
+        shared: SharedRecord | None = None,
+        shared_errors: tuple[type[Exception], ...] = (),
+    ) -> None:
+        self.memory = memory
+        self.shared = shared
+        self._shared_errors = shared_errors
+
+    def seen_before(self, iss: str, jti: str, expires_at: float) -> bool:
+        if self.memory.seen_before(iss, jti, expires_at):
+            return True
+        if self.shared is None:
+            return False
+        try:
+            return self.shared.seen_before(iss, jti, expires_at)
+        except self._shared_errors as exc:
+            log.warning(
+                json.dumps({"event": "jti_store_failed", "problem": str(exc)[:300]}),
+            )
+            return False

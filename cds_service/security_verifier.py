@@ -17,7 +17,7 @@ import jwt
 
 from cds_service.security_issuers import IssuerRegistry, TrustedIssuer
 from cds_service.security_jwks import JwksCache, JwksError, VerificationKey
-from cds_service.security_replay import ReplayCache
+from cds_service.security_replay import ReplayCache, ReplayGuard
 from cds_service.security_urls import UrlError, canonical_url
 
 MAX_TOKEN_CHARS = 16 * 1024
@@ -58,7 +58,7 @@ class JwtVerifier:
         algorithms: Iterable[str],
         clock_skew_seconds: int,
         max_lifetime_seconds: int,
-        replay: ReplayCache,
+        replay: ReplayCache | ReplayGuard,
         jwks_cache: JwksCache,
         clock: Callable[[], float] = time.time,
     ) -> None:

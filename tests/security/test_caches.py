@@ -3,16 +3,23 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
 from cds_service.security_jwks import MAX_JWKS_BYTES, JwksCache, JwksError, fetch_jwk_set
 from cds_service.security_replay import ReplayCache
+from cds_service.security_replay_store import SharedReplayStore
 from tests.security.conftest import (
     DISCOVERY,
     EHR_A,
@@ -21,6 +28,7 @@ from tests.security.conftest import (
     bearer,
     jwk_set,
     make_token,
+    write_issuers,
 )
 
 
@@ -226,4 +234,131 @@ def test_jti_cache_size_setting_is_used(
     make_secure_app: Callable[..., Flask], issuer_entries: list[Any]
 ) -> None:
     app = make_secure_app(issuer_entries, jwt_jti_cache_size=7)
-    assert app.extensions["cds_security"].verifier._replay._max == 7
+    guard = app.extensions["cds_security"].verifier._replay
+    assert guard.memory._max == 7
+    assert guard.shared._max == 7
+
+
+# ------------------------------------------------------- replay record shared by workers
+
+
+def test_shared_record_catches_a_replay_in_another_worker(tmp_path: Path) -> None:
+    path = tmp_path / "jwt-replay.sqlite3"
+    worker_1 = SharedReplayStore(path, 100)
+    worker_2 = SharedReplayStore(path, 100)
+    assert worker_1.seen_before(EHR_A, "j-1", expires_at=time.time() + 300) is False
+    assert worker_2.seen_before(EHR_A, "j-1", expires_at=time.time() + 300) is True
+    assert worker_2.seen_before("https://other.example", "j-1", time.time() + 300) is False
+    worker_1.close()
+    worker_2.close()
+
+
+def test_shared_record_across_processes(tmp_path: Path) -> None:
+    path = tmp_path / "jwt-replay.sqlite3"
+    code = (
+        "import sys, time; from pathlib import Path;"
+        "from cds_service.security_replay_store import SharedReplayStore;"
+        "s = SharedReplayStore(Path(sys.argv[1]), 10);"
+        "print(s.seen_before('https://ehr-a.example.org', 'j-proc', time.time() + 300))"
+    )
+    first = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+    )
+    assert first.stdout.strip() == "False"
+    here = SharedReplayStore(path, 10)
+    assert here.seen_before(EHR_A, "j-proc", time.time() + 300) is True
+    here.close()
+
+
+def test_shared_record_expires_and_is_bounded(tmp_path: Path) -> None:
+    clock = FakeClock()
+    store = SharedReplayStore(tmp_path / "r.sqlite3", 50, clock=clock)
+    assert store.seen_before(EHR_A, "old", expires_at=1010) is False
+    clock.now = 1011
+    assert store.seen_before(EHR_A, "old", expires_at=1400) is False  # expired: reusable
+    for n in range(1000):  # two purges with the bound applied
+        store.seen_before(EHR_A, f"n{n}", expires_at=2000 + n)
+    conn = store._connection()
+    (count,) = conn.execute("SELECT count(*) FROM jwt_jti").fetchone()
+    assert count <= 50 + 500
+    assert store.seen_before(EHR_A, "n999", expires_at=9999) is True
+    store.close()
+
+
+def test_unusable_shared_record_falls_back_to_the_process_cache(
+    make_secure_app: Callable[..., Flask],
+    issuer_entries: list[Any],
+    keys: Keys,
+    tmp_path: Path,
+    captured_logs: Any,
+) -> None:
+    data_dir = tmp_path / "data"
+    (data_dir / "jwt-replay.sqlite3").mkdir(parents=True)  # a directory where the file goes
+    app = make_secure_app(issuer_entries, data_dir=data_dir)
+    assert "jti_store_unavailable" in captured_logs.text
+    client = app.test_client()
+    token = make_token(keys.a_es)
+    assert client.get(DISCOVERY, headers=bearer(token)).status_code == 200
+    assert client.get(DISCOVERY, headers=bearer(token)).status_code == 401
+
+
+def _concurrently(n: int, url: str, headers: dict[str, str]) -> list[tuple[int, str]]:
+    barrier = threading.Barrier(n)
+    answers: list[tuple[int, str]] = []
+    lock = threading.Lock()
+
+    def get() -> None:
+        barrier.wait()
+        response = requests.get(url, headers=headers, timeout=10)
+        with lock:
+            answers.append((response.status_code, response.headers.get("X-Worker-Pid", "")))
+
+    threads = [threading.Thread(target=get) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+def test_replay_refused_by_any_gunicorn_worker(tmp_path: Path, keys: Keys) -> None:
+    from tests.security.test_startup import _free_port, _gunicorn
+
+    port = _free_port()
+    issuers = write_issuers(
+        tmp_path / "issuers.json",
+        [{"iss": EHR_A, "jwks": jwk_set(keys.a_es), "fhir_servers": []}],
+    )
+    proc = _gunicorn(
+        tmp_path,
+        "-c",
+        "python:cds_service.gunicorn_conf",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "3",
+        "tests.security.wsgi_stub:build()",
+        env={"CDS_TRUSTED_ISSUERS_FILE": str(issuers)},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                requests.get(f"{base}/healthz", timeout=2)
+                break
+            except requests.RequestException:
+                time.sleep(0.2)
+        # Concurrent uses of one token reach several workers; only one may succeed.
+        workers: set[str] = set()
+        for _ in range(10):
+            token = make_token(keys.a_es, aud=f"{base}{DISCOVERY}")
+            answers = _concurrently(12, f"{base}{DISCOVERY}", bearer(token))
+            assert sorted(status for status, _pid in answers) == [200] + [401] * 11
+            workers |= {pid for _status, pid in answers}
+            if len(workers) > 1:
+                break
+        assert len(workers) > 1, "the requests never reached a second worker"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)

@@ -188,13 +188,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _gunicorn(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
-    env["CDS_DATA_DIR"] = str(tmp_path / "var")
+def _gunicorn(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
+    environment["CDS_DATA_DIR"] = str(tmp_path / "var")
+    environment.update(env or {})
     return subprocess.Popen(
         [str(Path(sys.executable).with_name("gunicorn")), *args],
         cwd=REPO,
-        env=env,
+        env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
