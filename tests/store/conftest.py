@@ -61,6 +61,30 @@ def store_settings(
         server.drop_database(name)
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def shared_store_app(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Flask]:
+    """One app per backend for a whole module: for tests of requests that store nothing."""
+    data_dir = tmp_path_factory.mktemp("shared") / "var"
+    server: PostgresServer | None = None
+    name = None
+    if request.param == "sqlite":
+        settings = Settings(data_dir=data_dir)
+    else:
+        server = request.getfixturevalue("postgres_server")
+        name = server.create_database()
+        settings = Settings(data_dir=data_dir, database_url=server.url(name))
+    app = create_app(settings, engine=NoCardsEngine())
+    app.testing = True
+    try:
+        yield app
+    finally:
+        app.extensions["store"].close()
+        if server is not None and name is not None:
+            server.drop_database(name)
+
+
 @pytest.fixture
 def make_store_app(store_settings: Settings) -> Iterator[Callable[..., Flask]]:
     built: list[Flask] = []

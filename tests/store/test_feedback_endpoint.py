@@ -54,6 +54,23 @@ def issued(store_app: Flask) -> Flask:
     return store_app
 
 
+@pytest.fixture
+def rejecting(shared_store_app: Flask) -> Flask:
+    """A shared app for requests that must be refused: they leave the store empty."""
+    issue(
+        shared_store_app,
+        card("card-r4", "R4", ("sugg-dxa", "ServiceRequest")),
+        card("card-r2", "R2"),
+    )
+    assert feedback_count(shared_store_app) == 0
+    return shared_store_app
+
+
+@pytest.fixture
+def rejecting_client(rejecting: Flask) -> FlaskClient:
+    return rejecting.test_client()
+
+
 # ----------------------------------------------------------------------- accepted feedback
 
 
@@ -99,9 +116,9 @@ def test_req_148_152_feedback_endpoint_stores_accepted_and_overridden(
     ids=["missing", "object", "empty", "null", "bare-array", "item-not-object"],
 )
 def test_req_154_body_is_an_object_with_a_feedback_array(
-    issued: Flask, store_client: FlaskClient, body: Any, field: str
+    rejecting: Flask, rejecting_client: FlaskClient, body: Any, field: str
 ) -> None:
-    assert_rejected(store_client, issued, body, field)
+    assert_rejected(rejecting_client, rejecting, body, field)
 
 
 # ----------------------------------------------------------------------- card
@@ -113,13 +130,13 @@ def test_req_154_body_is_an_object_with_a_feedback_array(
     ids=["missing", "null", "number", "empty", "blank", "too-long"],
 )
 def test_req_155_card_is_a_required_string(
-    issued: Flask, store_client: FlaskClient, value: Any, present: bool
+    rejecting: Flask, rejecting_client: FlaskClient, value: Any, present: bool
 ) -> None:
     item = accepted("card-r4", "sugg-dxa")
     del item["card"]
     if present:
         item["card"] = value
-    assert_rejected(store_client, issued, {"feedback": [item]}, "feedback[0].card")
+    assert_rejected(rejecting_client, rejecting, {"feedback": [item]}, "feedback[0].card")
 
 
 # ----------------------------------------------------------------------- outcome
@@ -131,17 +148,17 @@ def test_req_155_card_is_a_required_string(
     ids=["null", "unknown-word", "upper-case", "number", "array"],
 )
 def test_req_156_157_outcome_is_accepted_or_overridden(
-    issued: Flask, store_client: FlaskClient, value: Any
+    rejecting: Flask, rejecting_client: FlaskClient, value: Any
 ) -> None:
     item = overridden("card-r2")
     item["outcome"] = value
-    assert_rejected(store_client, issued, {"feedback": [item]}, "feedback[0].outcome")
+    assert_rejected(rejecting_client, rejecting, {"feedback": [item]}, "feedback[0].outcome")
 
 
-def test_req_156_outcome_is_required(issued: Flask, store_client: FlaskClient) -> None:
+def test_req_156_outcome_is_required(rejecting: Flask, rejecting_client: FlaskClient) -> None:
     item = overridden("card-r2")
     del item["outcome"]
-    assert_rejected(store_client, issued, {"feedback": [item]}, "feedback[0].outcome")
+    assert_rejected(rejecting_client, rejecting, {"feedback": [item]}, "feedback[0].outcome")
 
 
 # ----------------------------------------------------------------------- acceptedSuggestions
@@ -153,22 +170,26 @@ def test_req_156_outcome_is_required(issued: Flask, store_client: FlaskClient) -
     ids=["missing", "empty", "object", "string"],
 )
 def test_req_158_accepted_suggestions_required_when_accepted(
-    issued: Flask, store_client: FlaskClient, value: Any
+    rejecting: Flask, rejecting_client: FlaskClient, value: Any
 ) -> None:
     item = accepted("card-r4", "sugg-dxa")
     if value is None:
         del item["acceptedSuggestions"]
     else:
         item["acceptedSuggestions"] = value
-    assert_rejected(store_client, issued, {"feedback": [item]}, "feedback[0].acceptedSuggestions")
+    assert_rejected(
+        rejecting_client, rejecting, {"feedback": [item]}, "feedback[0].acceptedSuggestions"
+    )
 
 
 def test_req_158_accepted_suggestions_refused_on_overridden_outcome(
-    issued: Flask, store_client: FlaskClient
+    rejecting: Flask, rejecting_client: FlaskClient
 ) -> None:
     item = overridden("card-r2")
     item["acceptedSuggestions"] = [{"id": "sugg-dxa"}]
-    assert_rejected(store_client, issued, {"feedback": [item]}, "feedback[0].acceptedSuggestions")
+    assert_rejected(
+        rejecting_client, rejecting, {"feedback": [item]}, "feedback[0].acceptedSuggestions"
+    )
 
 
 @pytest.mark.parametrize(
@@ -182,11 +203,11 @@ def test_req_158_accepted_suggestions_refused_on_overridden_outcome(
     ids=["no-id", "number", "empty", "bare-string"],
 )
 def test_req_162_accepted_suggestion_id_is_a_required_string(
-    issued: Flask, store_client: FlaskClient, suggestion: Any, field: str
+    rejecting: Flask, rejecting_client: FlaskClient, suggestion: Any, field: str
 ) -> None:
     item = accepted("card-r4", "sugg-dxa")
     item["acceptedSuggestions"] = [suggestion]
-    assert_rejected(store_client, issued, {"feedback": [item]}, field)
+    assert_rejected(rejecting_client, rejecting, {"feedback": [item]}, field)
 
 
 # ----------------------------------------------------------------------- overrideReason
@@ -205,19 +226,19 @@ def test_req_160_override_reason_is_optional(issued: Flask, store_client: FlaskC
     ids=["string", "array", "empty", "neither-reason-nor-comment"],
 )
 def test_req_159_override_reason_is_an_override_reason_object(
-    issued: Flask, store_client: FlaskClient, value: Any
+    rejecting: Flask, rejecting_client: FlaskClient, value: Any
 ) -> None:
     item = overridden("card-r2")
     item["overrideReason"] = value
-    assert_rejected(store_client, issued, {"feedback": [item]}, "feedback[0].overrideReason")
+    assert_rejected(rejecting_client, rejecting, {"feedback": [item]}, "feedback[0].overrideReason")
 
 
 def test_req_159_override_reason_refused_on_accepted_outcome(
-    issued: Flask, store_client: FlaskClient
+    rejecting: Flask, rejecting_client: FlaskClient
 ) -> None:
     item = accepted("card-r4", "sugg-dxa")
     item["overrideReason"] = {"userComment": "contradiction"}
-    assert_rejected(store_client, issued, {"feedback": [item]}, "feedback[0].overrideReason")
+    assert_rejected(rejecting_client, rejecting, {"feedback": [item]}, "feedback[0].overrideReason")
 
 
 @pytest.mark.parametrize(
@@ -236,23 +257,23 @@ def test_req_159_override_reason_refused_on_accepted_outcome(
     ids=["string", "no-system", "no-code", "code-number", "system-number", "display-number"],
 )
 def test_req_165_override_reason_reason_is_a_coding(
-    issued: Flask, store_client: FlaskClient, reason: Any, field: str
+    rejecting: Flask, rejecting_client: FlaskClient, reason: Any, field: str
 ) -> None:
     item = overridden("card-r2")
     item["overrideReason"] = {"reason": reason}
-    assert_rejected(store_client, issued, {"feedback": [item]}, field)
+    assert_rejected(rejecting_client, rejecting, {"feedback": [item]}, field)
 
 
 @pytest.mark.parametrize(
     "comment", [5, ["text"], "", "x" * 4001], ids=["number", "array", "empty", "too-long"]
 )
 def test_req_166_user_comment_is_a_string(
-    issued: Flask, store_client: FlaskClient, comment: Any
+    rejecting: Flask, rejecting_client: FlaskClient, comment: Any
 ) -> None:
     item = overridden("card-r2")
     item["overrideReason"] = {"userComment": comment}
     assert_rejected(
-        store_client, issued, {"feedback": [item]}, "feedback[0].overrideReason.userComment"
+        rejecting_client, rejecting, {"feedback": [item]}, "feedback[0].overrideReason.userComment"
     )
 
 
@@ -292,17 +313,23 @@ def test_req_166_user_comment_alone_is_stored(issued: Flask, store_client: Flask
     ],
 )
 def test_req_161_outcome_timestamp_is_rfc3339(
-    issued: Flask, store_client: FlaskClient, value: Any
+    rejecting: Flask, rejecting_client: FlaskClient, value: Any
 ) -> None:
     item = overridden("card-r2")
     item["outcomeTimestamp"] = value
-    assert_rejected(store_client, issued, {"feedback": [item]}, "feedback[0].outcomeTimestamp")
+    assert_rejected(
+        rejecting_client, rejecting, {"feedback": [item]}, "feedback[0].outcomeTimestamp"
+    )
 
 
-def test_req_161_outcome_timestamp_is_required(issued: Flask, store_client: FlaskClient) -> None:
+def test_req_161_outcome_timestamp_is_required(
+    rejecting: Flask, rejecting_client: FlaskClient
+) -> None:
     item = overridden("card-r2")
     del item["outcomeTimestamp"]
-    assert_rejected(store_client, issued, {"feedback": [item]}, "feedback[0].outcomeTimestamp")
+    assert_rejected(
+        rejecting_client, rejecting, {"feedback": [item]}, "feedback[0].outcomeTimestamp"
+    )
 
 
 def test_req_161_outcome_timestamp_stored_in_utc(issued: Flask, store_client: FlaskClient) -> None:
@@ -318,32 +345,32 @@ def test_req_161_outcome_timestamp_stored_in_utc(issued: Flask, store_client: Fl
 
 
 def test_every_error_of_a_batch_is_named_with_its_index(
-    issued: Flask, store_client: FlaskClient
+    rejecting: Flask, rejecting_client: FlaskClient
 ) -> None:
     bad_outcome = overridden("card-r2")
     bad_outcome["outcome"] = "ignored"
     no_stamp = accepted("card-r4", "sugg-dxa")
     del no_stamp["outcomeTimestamp"]
     body = {"feedback": [accepted("card-r4", "sugg-dxa"), bad_outcome, no_stamp]}
-    response = post(store_client, body)
+    response = post(rejecting_client, body)
     assert response.status_code == 400
     expressions = [expression for expression, _ in issues_of(response)]
     assert expressions == ["feedback[1].outcome", "feedback[2].outcomeTimestamp"]
-    assert feedback_count(issued) == 0
+    assert feedback_count(rejecting) == 0
 
 
 # ----------------------------------------------------------------------- HTTP envelope
 
 
-def test_unknown_service_is_404(issued: Flask, store_client: FlaskClient) -> None:
+def test_unknown_service_is_404(rejecting: Flask, rejecting_client: FlaskClient) -> None:
     response = post(
-        store_client,
+        rejecting_client,
         {"feedback": [overridden("card-r2")]},
         "/cds-services/no-such-service/feedback",
     )
     assert response.status_code == 404
     assert "no-such-service" in issues_of(response)[0][1]
-    assert feedback_count(issued) == 0
+    assert feedback_count(rejecting) == 0
 
 
 @pytest.mark.parametrize(
@@ -352,13 +379,13 @@ def test_unknown_service_is_404(issued: Flask, store_client: FlaskClient) -> Non
     ids=["none", "text", "form", "xml"],
 )
 def test_wrong_content_type_is_415(
-    issued: Flask, store_client: FlaskClient, content_type: str | None
+    rejecting: Flask, rejecting_client: FlaskClient, content_type: str | None
 ) -> None:
     body = json.dumps({"feedback": [overridden("card-r2")]})
     headers = {"Content-Type": content_type} if content_type else {}
-    response = store_client.post(FEEDBACK_URL, data=body, headers=headers)
+    response = rejecting_client.post(FEEDBACK_URL, data=body, headers=headers)
     assert response.status_code == 415
-    assert feedback_count(issued) == 0
+    assert feedback_count(rejecting) == 0
 
 
 def test_json_with_charset_parameter_is_accepted(issued: Flask, store_client: FlaskClient) -> None:
@@ -375,23 +402,23 @@ def test_json_with_charset_parameter_is_accepted(issued: Flask, store_client: Fl
     [b"", b"{", b'{"feedback": [}', b"\xff\xfe{}", b"[" * 5000 + b"]" * 5000],
     ids=["empty", "truncated", "syntax", "not-utf8", "deeply-nested"],
 )
-def test_malformed_body_is_400(issued: Flask, store_client: FlaskClient, raw: bytes) -> None:
-    response = store_client.post(FEEDBACK_URL, data=raw, content_type="application/json")
+def test_malformed_body_is_400(rejecting: Flask, rejecting_client: FlaskClient, raw: bytes) -> None:
+    response = rejecting_client.post(FEEDBACK_URL, data=raw, content_type="application/json")
     assert response.status_code == 400
     assert response.get_json()["resourceType"] == "OperationOutcome"
-    assert feedback_count(issued) == 0
+    assert feedback_count(rejecting) == 0
 
 
-def test_too_many_items_is_413(issued: Flask, store_client: FlaskClient) -> None:
+def test_too_many_items_is_413(rejecting: Flask, rejecting_client: FlaskClient) -> None:
     body = {
         "feedback": [
             overridden("card-r2", at=f"2026-11-20T10:{i // 60:02d}:{i % 60:02d}Z")
             for i in range(1001)
         ]
     }
-    response = post(store_client, body)
+    response = post(rejecting_client, body)
     assert response.status_code == 413
-    assert feedback_count(issued) == 0
+    assert feedback_count(rejecting) == 0
 
 
 def test_body_over_the_size_limit_is_413(make_store_app: Any) -> None:
@@ -402,8 +429,8 @@ def test_body_over_the_size_limit_is_413(make_store_app: Any) -> None:
     assert feedback_count(app) == 0
 
 
-def test_get_is_405(store_client: FlaskClient) -> None:
-    assert store_client.get(FEEDBACK_URL).status_code == 405
+def test_get_is_405(rejecting_client: FlaskClient) -> None:
+    assert rejecting_client.get(FEEDBACK_URL).status_code == 405
 
 
 # ----------------------------------------------------------------------- idempotency
@@ -560,11 +587,11 @@ def test_feedback_for_a_card_never_issued_is_stored_and_marked(
     ],
 )
 def test_text_no_database_can_store_is_a_400_not_a_500(
-    issued: Flask, store_client: FlaskClient, mutate: Any, field: str
+    rejecting: Flask, rejecting_client: FlaskClient, mutate: Any, field: str
 ) -> None:
     item = overridden("card-r2")
     mutate(item)
-    assert_rejected(store_client, issued, {"feedback": [item]}, field)
+    assert_rejected(rejecting_client, rejecting, {"feedback": [item]}, field)
 
 
 def test_multiline_unicode_comment_is_stored_verbatim(
