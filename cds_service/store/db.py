@@ -162,6 +162,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def _run_upgrade(engine: Engine, revision: str) -> None:
     with engine.connect() as conn:
+        # Take the write lock up front: a transaction that reads the schema version and then
+        # writes would fail at once if a serving process committed in between.
+        conn.execution_options(**WRITE)
         command.upgrade(alembic_config(conn), revision)
         conn.commit()
 
