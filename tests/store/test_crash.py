@@ -107,6 +107,8 @@ def test_sigkill_while_streaming_feedback_loses_no_acknowledged_feedback(
                 "2",
                 "--threads",
                 "2",
+                # Not the per-user default socket, which other gunicorns on the host share.
+                "--no-control-socket",
                 "cds_service.app:create_app()",
             ],
             env=_environment(store_settings),
