@@ -23,6 +23,7 @@ USER_REFERENCE = re.compile(
     r"(Practitioner|PractitionerRole|Patient|RelatedPerson)/([A-Za-z0-9\-.]{1,64})"
 )
 MAX_HOOK_INSTANCE_LENGTH = 256
+ACCESS_TOKEN = re.compile(r"[\x21-\x7e]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +161,13 @@ def _validate_fhir_server(value: Any) -> str:
 def _validate_authorization(raw: dict[str, Any]) -> FhirAuthorization:
     base = "fhirAuthorization"
     token = _required_string(raw, "access_token", f"{base}.access_token")
+    # The token goes into an Authorization header: only visible ASCII can be sent there (a
+    # non-Latin-1 character made the fall-back fetch fail with an unhandled encoding error).
+    if not ACCESS_TOKEN.fullmatch(token):
+        raise _bad(
+            f"{base}.access_token must be visible ASCII characters only (an OAuth bearer token).",
+            f"{base}.access_token",
+        )
     token_type = _required_string(raw, "token_type", f"{base}.token_type")
     # OAuth 2.0 (RFC 6749 §7.1) token types are case-insensitive; CDS Hooks fixes "Bearer".
     if token_type.lower() != "bearer":
