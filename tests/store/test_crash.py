@@ -143,6 +143,8 @@ def test_sigkill_while_streaming_feedback_loses_no_acknowledged_feedback(
     try:
         with store.engine.connect() as conn:
             stored = set(conn.execute(select(feedback.c.card_uuid)).scalars())
+            if conn.dialect.name == "sqlite":
+                assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
     finally:
         store.close()
     missing = [c for batch in acked for c in batch if c not in stored]
