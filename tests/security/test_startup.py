@@ -293,6 +293,14 @@ def _private_jwk(key: SigningKey) -> dict[str, Any]:
     return {**ECAlgorithm.to_jwk(key.private, as_dict=True), "kid": key.kid}
 
 
+def _short_rsa_jwk() -> dict[str, Any]:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from jwt.algorithms import RSAAlgorithm
+
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key()
+    return {**RSAAlgorithm.to_jwk(weak, as_dict=True), "kid": "weak"}
+
+
 BAD_FILES: list[tuple[str, Callable[[Keys], Any], str]] = [
     ("not-json", lambda k: "[{", "invalid JSON"),
     ("object", lambda k: {"iss": EHR_A}, "JSON array"),
@@ -321,6 +329,12 @@ BAD_FILES: list[tuple[str, Callable[[Keys], Any], str]] = [
         lambda k: [_entry(k, jwks={"keys": [{**k.a_es.public_jwk, "alg": "HS256"}]})],
         "alg",
     ),
+    (
+        "alg-curve",
+        lambda k: [_entry(k, jwks={"keys": [{**k.a_es.public_jwk, "alg": "ES256"}]})],
+        "does not fit",
+    ),
+    ("short-rsa", lambda k: [_entry(k, jwks={"keys": [_short_rsa_jwk()]})], "too short"),
     ("dup-kid", lambda k: [_entry(k, jwks=jwk_set(k.a_es, k.a_es))], "more than once"),
     ("dup-iss", lambda k: [_entry(k), _entry(k)], "more than once"),
     ("dup-tenant", lambda k: [_entry(k, tenant="t"), _entry(k, tenant="t")], "more than once"),
