@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -56,7 +57,11 @@ def mark_gunicorn_bind_gate() -> None:
 
 
 def _running_under_gunicorn() -> bool:
-    return "gunicorn.arbiter" in sys.modules
+    # gunicorn's arbiter sets SERVER_SOFTWARE before it loads the app (workers inherit it);
+    # importing gunicorn alone (a test, a tool) does neither.
+    return "gunicorn.arbiter" in sys.modules and os.environ.get("SERVER_SOFTWARE", "").startswith(
+        "gunicorn/"
+    )
 
 
 def _check_algorithms(settings: Settings) -> None:

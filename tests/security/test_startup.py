@@ -171,10 +171,21 @@ def test_gunicorn_production_without_issuers_refused_even_on_loopback(
         gunicorn_conf.on_starting(_fake_server("127.0.0.1:8080"))
 
 
+def test_importing_gunicorn_is_not_running_under_it(
+    monkeypatch: pytest.MonkeyPatch, make_secure_app: Callable[..., Flask]
+) -> None:
+    import gunicorn.arbiter  # noqa: F401
+
+    monkeypatch.delenv("SERVER_SOFTWARE", raising=False)
+    monkeypatch.setattr(security, "_gunicorn_bind_gate", False)
+    assert make_secure_app(None) is not None
+
+
 def test_create_app_under_gunicorn_without_the_gate_refuses(
     monkeypatch: pytest.MonkeyPatch, make_secure_app: Callable[..., Flask]
 ) -> None:
     monkeypatch.setitem(sys.modules, "gunicorn.arbiter", types.ModuleType("gunicorn.arbiter"))
+    monkeypatch.setenv("SERVER_SOFTWARE", "gunicorn/27.0.1")
     monkeypatch.setattr(security, "_gunicorn_bind_gate", False)
     with pytest.raises(ConfigurationError, match="gunicorn_conf"):
         make_secure_app(None)
