@@ -28,7 +28,6 @@ from tests.support.sandbox_site import SandboxSite
 from tests.support.service_thread import ServiceThread
 
 SANDBOX_ISSUER = "https://sandbox.cds-hooks.org"
-SANDBOX_JKU = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

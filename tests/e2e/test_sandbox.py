@@ -125,8 +125,11 @@ def open_patient(
     def latest_answer_shown() -> dict[str, Any] | None:
         # The sandbox may call the service more than once while it settles (discovery and
         # patient arrive separately); the page shows the answer to the last call.
-        answer = _hook_calls(service, patient_id)[-1].response_json
-        cards = answer.get("cards", [])
+        latest = _hook_calls(service, patient_id)[-1]
+        # The sandbox shows "no recommendations" for a failed call too: fail on the status.
+        assert latest.status == 200, (latest.status, latest.response_json)
+        answer = latest.response_json
+        cards = answer["cards"]
         shown = _card_texts(browser)
         if cards and len(shown) == len(cards) and all(_shown(browser, c["summary"]) for c in cards):
             return answer
