@@ -80,7 +80,10 @@ def _aggregate(root: Frame, calls: int) -> tuple[Hotspot, ...]:
                 total_time[where] = total_time.get(where, 0.0) + frame.time
                 on_stack = on_stack | {where}
         if owner is not None:
-            self_time[owner] = self_time.get(owner, 0.0) + frame.total_self_time
+            # Exact self time: the frame's time less its children's (pyinstrument's own
+            # "[self]" frames are children too, so they are counted once, here).
+            own = frame.time - sum(child.time for child in frame.children)
+            self_time[owner] = self_time.get(owner, 0.0) + max(own, 0.0)
         for child in frame.children:
             walk(child, owner, on_stack)
 

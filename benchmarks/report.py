@@ -41,7 +41,9 @@ def targets(raw: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(target, measured, verdict) for every target of the benchmark issue."""
     out: list[tuple[str, str, str]] = []
     inprocess = raw["inprocess"]
-    typical = next(r for r in inprocess if r["workload"].startswith("typical"))
+    typical = next(
+        r for r in inprocess if r["workload"].startswith("typical") and "tmpfs" not in r["workload"]
+    )
     p99 = typical["app"]["p99_ms"]
     out.append(
         (
@@ -50,32 +52,50 @@ def targets(raw: dict[str, Any]) -> list[tuple[str, str, str]]:
             _verdict(p99 < TYPICAL_P99_MS),
         )
     )
+    on_tmpfs = next((r for r in inprocess if "tmpfs" in r["workload"]), None)
+    if on_tmpfs is not None:
+        p99 = on_tmpfs["app"]["p99_ms"]
+        out.append(
+            (
+                f"typical patient p99 < {TYPICAL_P99_MS:.0f} ms [card log on tmpfs]",
+                f"{p99:.2f} ms (median {on_tmpfs['app']['median_ms']:.2f} ms)",
+                _verdict(p99 < TYPICAL_P99_MS),
+            )
+        )
     generated = [r for r in inprocess if r["workload"].startswith("generated")]
     if generated:
         largest = max(generated, key=lambda r: r["observations"])
-        ratio = largest["app_median_over_floor_median"]
+        ratio = largest["app_cpu_median_over_floor_cpu_median"]
         out.append(
             (
                 f"{largest['observations']:,}-Observation patient within {FLOOR_FACTOR:.0f}× "
                 "the JSON floor",
-                f"{ratio:.2f}× ({_ms(largest['app']['median_ms'])} ms vs floor "
-                f"{_ms(largest['floor']['median_ms'])} ms)",
+                f"{ratio:.2f}× (CPU {_ms(largest['app_cpu']['median_ms'])} ms vs floor "
+                f"{_ms(largest['floor_cpu']['median_ms'])} ms)",
                 _verdict(ratio <= FLOOR_FACTOR),
             )
         )
         sizes = [float(r["observations"]) for r in generated]
-        times = [r["app"]["median_ms"] for r in generated]
+        times = [r["app_cpu"]["median_ms"] for r in generated]
+        floors = [r["floor_cpu"]["median_ms"] for r in generated]
+        engines = [r["engine_cpu"]["median_ms"] for r in generated]
+        own = [t - f for t, f in zip(times, floors, strict=True)]
         fit = linear_fit(sizes, times)
-        exponent = growth_exponent(sizes[-2], times[-2], sizes[-1], times[-1])
-        engine_times = [r["engine"]["median_ms"] for r in generated]
-        engine_exponent = growth_exponent(sizes[-2], engine_times[-2], sizes[-1], engine_times[-1])
+
+        def exponent(values: list[float]) -> float:
+            return growth_exponent(sizes[-2], values[-2], sizes[-1], values[-1])
+
+        # The JSON floor itself grows faster than linearly at millions of objects (CPython's
+        # cyclic GC runs during the parse); the service's own work, request less floor, is
+        # what must stay linear.
         out.append(
             (
                 "cost linear in patient size",
-                f"{fit.slope_ms * 1000:.1f} µs/Observation, R² {fit.r_squared:.4f}; "
-                f"exponent {int(sizes[-2]):,}→{int(sizes[-1]):,}: request {exponent:.2f}, "
-                f"engine {engine_exponent:.2f}",
-                _verdict(fit.r_squared >= 0.99 and exponent <= LINEAR_EXPONENT_MAX),
+                f"CPU {fit.slope_ms * 1000:.1f} µs/Observation (fit R² {fit.r_squared:.4f}); "
+                f"growth exponent {int(sizes[-2]):,}→{int(sizes[-1]):,}: request less floor "
+                f"{exponent(own):.2f}, engine {exponent(engines):.2f}, request "
+                f"{exponent(times):.2f}, JSON floor {exponent(floors):.2f}",
+                _verdict(fit.r_squared >= 0.99 and exponent(own) <= LINEAR_EXPONENT_MAX),
             )
         )
     http = raw.get("http", [])
@@ -121,8 +141,9 @@ def render(raw: dict[str, Any]) -> str:
         f"{raw['load_average'].get('start')}, end {raw['load_average'].get('end')}",
         "",
         "In process, per patient-view request (ms). request = the whole Flask request (test "
-        "client); engine = Engine.evaluate on the parsed prefetch; floor = json.loads(request) "
-        "+ json.dumps(response).",
+        "client): min/median/p99 wall clock, then median CPU; engine = Engine.evaluate on the "
+        "parsed prefetch; floor = json.loads(request) + json.dumps(response); engine, floor "
+        "and ÷floor on CPU medians (the machine is shared: CPU time leaves out waits for a core).",
     ]
     rows = []
     for r in raw["inprocess"]:
@@ -136,9 +157,10 @@ def render(raw: dict[str, Any]) -> str:
                 _ms(app["min_ms"]),
                 _ms(app["median_ms"]),
                 _ms(app["p99_ms"]),
-                _ms(r["engine"]["median_ms"]),
-                _ms(r["floor"]["median_ms"]),
-                f"{r['app_median_over_floor_median']:.1f}×",
+                _ms(r["app_cpu"]["median_ms"]),
+                _ms(r["engine_cpu"]["median_ms"]),
+                _ms(r["floor_cpu"]["median_ms"]),
+                f"{r['app_cpu_median_over_floor_cpu_median']:.1f}×",
                 str(r["cards"]),
                 str(app["n"]),
             ]
@@ -152,6 +174,7 @@ def render(raw: dict[str, Any]) -> str:
             "min",
             "median",
             "p99",
+            "cpu",
             "engine",
             "floor",
             "÷floor",
@@ -163,10 +186,10 @@ def render(raw: dict[str, Any]) -> str:
     generated = [r for r in raw["inprocess"] if r["workload"].startswith("generated")]
     if len(generated) >= 2:
         per_obs = ", ".join(
-            f"{r['observations']:,}: {r['app']['median_ms'] * 1000 / r['observations']:.0f}"
+            f"{r['observations']:,}: {r['app_cpu']['median_ms'] * 1000 / r['observations']:.0f}"
             for r in generated
         )
-        lines.append(f"request µs per Observation at each generated size: {per_obs}")
+        lines.append(f"request CPU µs per Observation at each generated size: {per_obs}")
 
     if raw.get("fallback"):
         lines += ["", "Fall-back fetch: no prefetch, data from the test FHIR server (ms)"]
