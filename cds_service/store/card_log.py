@@ -42,11 +42,34 @@ def rule_of(card: Mapping[str, Any]) -> str:
     return UNKNOWN_RULE
 
 
+# Where a draft order names what it orders, by resource type.
+_ORDERED_CONCEPT = {
+    "MedicationRequest": "medicationCodeableConcept",
+    "ServiceRequest": "code",
+}
+
+
+def _ordered_item(resource: Mapping[str, Any]) -> str | None:
+    """The name of what a draft order orders: its first coding's display, else code, else text."""
+    concept = resource.get(_ORDERED_CONCEPT.get(str(resource.get("resourceType")), "code"))
+    if not isinstance(concept, Mapping):
+        return None
+    codings = concept.get("coding")
+    for coding in codings if isinstance(codings, list) else ():
+        if isinstance(coding, Mapping):
+            for key in ("display", "code"):
+                if isinstance(coding.get(key), str) and coding[key].strip():
+                    return str(coding[key]).strip()
+    text = concept.get("text")
+    return text.strip() if isinstance(text, str) and text.strip() else None
+
+
 def suggestion_kind(suggestion: Mapping[str, Any]) -> str:
-    """What a suggestion orders, e.g. ``ServiceRequest`` or ``MedicationRequest``.
+    """What a suggestion orders, e.g. ``MedicationRequest: alendronate``.
 
     A kind named by the card renderer in the suggestion's extension wins; otherwise the
-    resource types its actions create, update or delete.
+    resource type of each action with the coded item it orders, so the report can tell the
+    drug or test clinicians accept from the ones they pass over.
     """
     extension = suggestion.get("extension")
     if isinstance(extension, Mapping):
@@ -60,14 +83,15 @@ def suggestion_kind(suggestion: Mapping[str, Any]) -> str:
             continue
         resource = action.get("resource")
         if isinstance(resource, Mapping) and isinstance(resource.get("resourceType"), str):
-            kind = resource["resourceType"]
+            item = _ordered_item(resource)
+            kind = f"{resource['resourceType']}: {item}" if item else resource["resourceType"]
         elif isinstance(action.get("resourceId"), str):
             kind = action["resourceId"].split("/", 1)[0]
         else:
             continue
         if kind not in kinds:
             kinds.append(kind)
-    return storable("+".join(kinds), 128) if kinds else "other"
+    return storable(" + ".join(kinds), 128) if kinds else "other"
 
 
 class CardLog:

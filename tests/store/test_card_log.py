@@ -221,3 +221,22 @@ def test_hostile_hook_instance_and_patient_id_are_stored_safely(store_app: Flask
     with store_app.extensions["store"].engine.connect() as conn:
         stored = conn.execute(select(issued_suggestions.c.suggestion_uuid)).scalars().all()
     assert stored == ["s-good"]
+
+
+def test_suggestion_kind_names_the_coded_order(store_app: Flask) -> None:
+    drug = card("c1", "R4", ("s-drug", "MedicationRequest"), ("s-scan", "ServiceRequest"))
+    rxnorm = "http://www.nlm.nih.gov/research/umls/rxnorm"
+    drug["suggestions"][0]["actions"][0]["resource"]["medicationCodeableConcept"] = {
+        "coding": [{"system": rxnorm, "code": "46041", "display": "alendronate"}],
+        "text": "alendronate 70 mg oral tablet",
+    }
+    drug["suggestions"][1]["actions"][0]["resource"]["code"] = {"text": "DXA bone density scan"}
+    issue(store_app, drug)
+    with store_app.extensions["store"].engine.connect() as conn:
+        rows = conn.execute(
+            select(issued_suggestions.c.suggestion_uuid, issued_suggestions.c.kind)
+        ).all()
+    assert dict(rows) == {
+        "s-drug": "MedicationRequest: alendronate",
+        "s-scan": "ServiceRequest: DXA bone density scan",
+    }

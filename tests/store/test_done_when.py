@@ -77,6 +77,9 @@ def test_report_after_patient_view_and_feedback(store_settings: Settings) -> Non
         for body in ({"feedback": [accept, override]}, {"feedback": [override]}):
             answer = client.post(FEEDBACK_URL, json=body)
             assert answer.status_code == 200, answer.get_data(as_text=True)
+        analytics = client.get("/analytics").get_json()
+        [kind] = analytics["suggestionsAcceptedByKind"]
+        assert kind.startswith("MedicationRequest: ") and analytics["unknownCardFeedback"] == 0
     finally:
         app.extensions["store"].close()
 
