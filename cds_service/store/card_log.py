@@ -113,8 +113,11 @@ class CardLog:
         fail because analytics storage is unavailable; the failure is logged instead."""
         try:
             self._record(service_id, hook_instance, patient_id, cards)
-        except SQLAlchemyError:
-            logger.exception("card log: could not record %d card(s)", len(cards))
+        except SQLAlchemyError as exc:
+            # Only the error's class: a database message can quote the statement's values.
+            logger.error(
+                "card log: could not record %d card(s): %s", len(cards), type(exc).__name__
+            )
 
     def _record(
         self,

@@ -67,6 +67,7 @@ def create_store_engine(url: str) -> Engine:
 def _postgres_engine(url: URL, backend: str) -> Engine:
     return create_engine(
         url,
+        hide_parameters=True,  # error messages must not carry comments or identifiers
         pool_pre_ping=True,
         pool_size=5,
         max_overflow=5,
@@ -87,6 +88,7 @@ def _sqlite_engine(url: str) -> Engine:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         url,
+        hide_parameters=True,  # error messages must not carry comments or identifiers
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
     )
 

@@ -38,12 +38,16 @@ def _log_fields(**fields: object) -> None:
         log_fields.update(fields)
 
 
-def _database_unavailable() -> Response:
+def _database_unavailable(what: str, exc: SQLAlchemyError) -> Response:
+    # Only the error's class: a database message can quote the statement and its values.
+    logger.error("%s: database error %s", what, type(exc).__name__)
     _log_fields(reason="database_unavailable")
-    response = error_response(
-        503,
-        [Issue("The feedback store is unavailable; nothing was stored. Retry later.", "transient")],
+    message = (
+        "The feedback store is unavailable; nothing was stored. Retry later."
+        if what == "feedback"
+        else "The feedback store is unavailable. Retry later."
     )
+    response = error_response(503, [Issue(message, "transient")])
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
@@ -89,9 +93,8 @@ def post_feedback(service_id: str) -> Response:
         result = store_feedback(
             store.engine, service_id, items, client_iss=getattr(client, "iss", None)
         )
-    except SQLAlchemyError:
-        logger.exception("feedback: could not store %d item(s)", len(items))
-        return _database_unavailable()
+    except SQLAlchemyError as exc:
+        return _database_unavailable("feedback", exc)
     _log_fields(
         feedback=result.received,
         feedbackStored=result.stored,
@@ -117,7 +120,6 @@ def analytics() -> Response:
         ) from None
     try:
         report = build_report(_store().engine, period)
-    except SQLAlchemyError:
-        logger.exception("analytics: query failed")
-        return _database_unavailable()
+    except SQLAlchemyError as exc:
+        return _database_unavailable("analytics", exc)
     return jsonify(report.as_json())

@@ -6,6 +6,7 @@ Requirement ids (``test_req_<ID>``) are the rows of cds-hooks-2.0-requirements.c
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -495,7 +496,7 @@ def test_batch_with_one_bad_item_stores_nothing(issued: Flask, store_client: Fla
 
 
 def test_database_failure_mid_batch_stores_nothing_and_is_503(
-    issued: Flask, store_client: FlaskClient
+    issued: Flask, store_client: FlaskClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     engine = issued.extensions["store"].engine
     inserts = {"n": 0}
@@ -513,14 +514,17 @@ def test_database_failure_mid_batch_stores_nothing_and_is_503(
         body = {
             "feedback": [
                 accepted("card-r4", "sugg-dxa"),
-                overridden("card-r2", "patient-declined"),
+                overridden("card-r2", "patient-declined", comment="private note on Mrs Smith"),
                 accepted("card-r4", "sugg-alendronate", at="2026-11-21T09:00:00Z"),
             ]
         }
-        response = post(store_client, body)
+        with caplog.at_level(logging.DEBUG):
+            response = post(store_client, body)
     finally:
         event.remove(engine, "before_cursor_execute", fail_on_second_suggestion_insert)
     assert inserts["n"] == 2
+    assert "OperationalError" in caplog.text
+    assert "Mrs Smith" not in caplog.text and "card-r2" not in caplog.text
     assert response.status_code == 503
     assert response.headers["Retry-After"]
     assert response.get_json()["resourceType"] == "OperationOutcome"
