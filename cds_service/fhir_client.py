@@ -84,7 +84,7 @@ class Deadline:
     def check(self) -> float:
         left = self.remaining()
         if left <= 0:
-            raise FhirTimeout("the fetch deadline passed")
+            raise FhirTimeout("the FHIR server did not answer within the fetch deadline")
         return left
 
 

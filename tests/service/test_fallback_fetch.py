@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -181,7 +182,7 @@ def test_timeout_is_412(service_client: FlaskClient) -> None:
     responses.get(f"{FHIR_BASE}/Condition", body=requests.ReadTimeout("read timed out"))
     response = service_client.post(SERVICE_URL, json=_body(_without("conditions")))
     assert response.status_code == 412
-    assert "did not answer in time" in _issues(response)["prefetch.conditions"]
+    assert "did not answer" in _issues(response)["prefetch.conditions"]
 
 
 @responses.activate
@@ -403,3 +404,41 @@ def test_token_and_patient_id_never_reach_the_logs(
     logged = "\n".join(r.getMessage() for r in caplog.records) + out + err
     assert TOKEN not in logged
     assert PATIENT_ID not in logged
+
+
+def _slow(seconds: float, body: dict[str, Any]) -> Callable[[Any], tuple[int, dict[str, str], str]]:
+    def callback(request: Any) -> tuple[int, dict[str, str], str]:
+        time.sleep(seconds)
+        return 200, {"Content-Type": "application/fhir+json"}, json.dumps(body)
+
+    return callback
+
+
+@responses.activate
+def test_answer_arriving_after_the_deadline_is_412(
+    make_service_client: Callable[..., FlaskClient],
+) -> None:
+    """The total fetch deadline of a hook call holds even when each socket read is quick."""
+    client = make_service_client(fetch_deadline_seconds=0.2)
+    responses.add_callback(
+        responses.GET, f"{FHIR_BASE}/Condition", callback=_slow(0.4, searchset(CONDITION))
+    )
+    response = client.post(SERVICE_URL, json=_body(_without("conditions")))
+    assert response.status_code == 412
+    assert "did not answer" in _issues(response)["prefetch.conditions"]
+
+
+@responses.activate
+def test_a_hanging_fetch_does_not_hold_the_answer(
+    make_service_client: Callable[..., FlaskClient],
+) -> None:
+    """A fetch still running after the deadline (plus grace) is abandoned: 412, no hang."""
+    client = make_service_client(fetch_deadline_seconds=0.1)
+    responses.add_callback(
+        responses.GET, f"{FHIR_BASE}/Condition", callback=_slow(1.6, searchset(CONDITION))
+    )
+    responses.get(f"{FHIR_BASE}/MedicationRequest", json=searchset())
+    response = client.post(SERVICE_URL, json=_body(_without("conditions", "medicationRequests")))
+    assert response.status_code == 412
+    assert set(_issues(response)) == {"prefetch.conditions"}
+    assert "did not answer" in _issues(response)["prefetch.conditions"]
