@@ -23,8 +23,8 @@ from flask import Flask
 
 from tests.faults.fault_server import PATIENT_ID, FaultyFhirServer
 
-READ_TIMEOUT = 0.3
-DEADLINE = 1.5
+READ_TIMEOUT = 0.25
+DEADLINE = 1.0
 POOL_GRACE = 1.0  # prefetch.resolve_prefetch waits this long past the deadline for stragglers
 BOUND = DEADLINE + POOL_GRACE + 2.0
 IDLE_BOUND = 3.0

@@ -40,7 +40,7 @@ PROPERTY_SETTINGS = settings(
     derandomize=True,
     database=None,
     deadline=None,
-    max_examples=120,
+    max_examples=80,
     # No shrinking: a failure prints its (large) example as found; shrinking huge JSON can
     # take minutes, and the suite must stay bounded.
     phases=[Phase.explicit, Phase.generate],
