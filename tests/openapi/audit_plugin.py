@@ -1,6 +1,9 @@
 """Check every response any test receives against the OpenAPI document.
 
-    PYTHONPATH=. .venv/bin/pytest -p tests.openapi.audit_plugin tests/service tests/store tests/security
+Loaded by ``tests/openapi/conftest.py``, so it is active in every session that collects
+``tests/openapi`` (``make test`` does); for other selections:
+
+    PYTHONPATH=. .venv/bin/pytest -p tests.openapi.audit_plugin tests/service tests/store
 
 While loaded, every response of a Flask test client is validated with the contract of
 ``tests/openapi/contract.py`` (documented status, JSON body valid against its schema). The
@@ -10,6 +13,7 @@ session ends with a summary; a response that does not conform fails the session 
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from typing import Any
 
@@ -40,35 +44,27 @@ def _audited_open(self: FlaskClient, *args: Any, **kwargs: Any) -> Any:
     )
     template = contract.template_for(path)
     _checked[f"{method} {template} {response.status_code}"] += 1
-    current = _current_test[0]
+    current = os.environ.get("PYTEST_CURRENT_TEST", "(outside a test)").rsplit(" ", 1)[0]
     for problem in problems:
         _problems.setdefault(problem, current)
     return response
 
 
-_current_test = ["(outside a test)"]
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    FlaskClient.open = _audited_open  # type: ignore[method-assign]
+    if FlaskClient.open is _original_open:
+        FlaskClient.open = _audited_open  # type: ignore[method-assign]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     FlaskClient.open = _original_open  # type: ignore[method-assign]
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Any:
-    _current_test[0] = item.nodeid
-    yield
-    _current_test[0] = "(outside a test)"
-
-
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     write = terminalreporter.write_line
     write(f"OpenAPI audit: {sum(_checked.values())} responses checked")
-    for key, count in sorted(_checked.items()):
-        write(f"  {key}: {count}")
+    if terminalreporter.config.option.verbose > 0:
+        for key, count in sorted(_checked.items()):
+            write(f"  {key}: {count}")
     write(f"OpenAPI audit: {len(_problems)} distinct non-conforming responses")
     for problem, test in sorted(_problems.items()):
         write(f"  {problem}\n    first in {test}")
