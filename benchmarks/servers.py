@@ -218,14 +218,10 @@ def service_server(
     with tempfile.TemporaryDirectory(prefix="bench-data-", dir=data_root) as data_dir:
         env = _base_env()
         env.update({k: v for k, v in settings.env.items() if k != "CDS_TRUSTED_ISSUERS_FILE"})
-        # Auth off is refused outside development; the benchmark runs on loopback only.
-        env.update(
-            {
-                "CDS_ENV": "development",
-                "CDS_DATA_DIR": data_dir,
-                "CDS_LOG_LEVEL": "WARNING",
-            }
-        )
+        # Auth off is refused outside development; the benchmark runs on loopback only. The
+        # log level stays the image's, so the request log line per request is written (to
+        # the server's log file, as the image writes it to the container's output).
+        env.update({"CDS_ENV": "development", "CDS_DATA_DIR": data_dir})
         env.pop("DATABASE_URL", None)
         command = _gunicorn_command(settings, port, SERVICE_APP)
         with _run(name.replace(" ", "-").replace(",", ""), command, env, port, log_dir) as server:
