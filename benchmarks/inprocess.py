@@ -27,6 +27,7 @@ from cds_service.app import create_app
 from cds_service.settings import Settings
 
 HOOK_PATH = f"/cds-services/{SERVICE_ID}"
+REQUEST_LOGGER = "cds_service.requests"
 
 
 def bench_settings(data_dir: Path) -> Settings:
@@ -34,7 +35,7 @@ def bench_settings(data_dir: Path) -> Settings:
     # raised so the 10,000-Observation patient (several MB) is measured, not refused.
     return Settings(
         environment="development",
-        log_level="WARNING",
+        log_level="INFO",
         data_dir=data_dir,
         max_body_bytes=256 * 1024 * 1024,
         max_prefetch_entries=100_000,
@@ -43,8 +44,12 @@ def bench_settings(data_dir: Path) -> Settings:
 
 def make_app(data_dir: Path) -> Flask:
     app = create_app(bench_settings(data_dir))
-    # The request log writes one line per request; keep it out of the terminal, not off.
-    logging.getLogger().setLevel(logging.WARNING)
+    # The request log writes one line per request: it stays on, written to a file in the
+    # data directory instead of the terminal.
+    stream = (data_dir / "requests.log").open("a", encoding="utf-8")
+    for handler in logging.getLogger(REQUEST_LOGGER).handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(stream)
     return app
 
 
