@@ -1,6 +1,6 @@
 """Soak: the service under gunicorn for a fixed time at a fixed request rate.
 
-    python -m benchmarks.soak --seconds 60 [--rate 10] [--seed 1]
+    python -m benchmarks.soak --seconds 60 [--rate 30] [--seed 1]
 
 The service runs as the Docker image runs it (gunicorn, 2 workers, the image's settings; see
 ``benchmarks.servers``), on loopback with authentication off, its card log in a temporary
@@ -343,7 +343,7 @@ def report(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--rate", type=float, default=10.0, help="requests per second")
+    parser.add_argument("--rate", type=float, default=30.0, help="requests per second")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
 
