@@ -107,6 +107,7 @@ def test_document_is_public_when_authentication_is_on(
     assert client.get("/openapi.json").status_code == 200
     unauthenticated = client.get("/cds-services")
     assert unauthenticated.status_code == 401
+    assert unauthenticated.headers["WWW-Authenticate"] == "Bearer"  # as documented
     conforms(unauthenticated, "get", "/cds-services")
     hook = client.post(SERVICE_URL, json=minimal_hook_request())
     assert hook.status_code == 401
