@@ -15,6 +15,7 @@ import contextlib
 import json
 import select
 import socket
+import sys
 import threading
 import time
 from collections import Counter
@@ -283,6 +284,11 @@ FAULTS: dict[str, Callable[[_Handler, str, dict[str, list[str]]], None]] = {
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 64
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that give up reset their connections: expected here, not worth a traceback.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class FaultyFhirServer:
