@@ -12,7 +12,9 @@ have been answered, and its latency counts from that time) with a fixed mix:
 * invalid: malformed JSON, missing context, wrong Content-Type, unknown service, wrong hook,
 * fetch: calls without prefetch whose data the service fetches from the test FHIR server
   (``tests/support/fhir_server.py``, Medplum's FHIR engine; the misbehaving-server module's
-  healthy mode if Node is missing).
+  healthy mode if Node is missing);
+* stalled (``--stalled SHARE``, none by default): calls whose fhirServer accepts connections
+  and never answers, so each holds a worker until the fetch deadline (``--deadline``).
 
 It prints requests, answers by status per kind, errors (unexpected statuses, timeouts),
 p50/p99 latency, and each worker's resident memory after warm-up and at the end: growth must
@@ -51,7 +53,13 @@ WARM_UP_FRACTION = 0.2  # RSS baseline: after this share of the run (caches and 
 MIX = (("valid", 0.6), ("invalid", 0.2), ("fetch", 0.2))
 REQUEST_TIMEOUT = 30.0
 HOOK_INSTANCE = b"00000000-0000-4000-8000-000000000000"  # replaced per request
-EXPECTED = {"valid": {200}, "invalid": {400, 404, 415}, "fetch": {200}}
+EXPECTED = {"valid": {200}, "invalid": {400, 404, 415}, "fetch": {200}, "stalled": {412}}
+
+
+def request_mix(stalled: float) -> tuple[tuple[str, float], ...]:
+    """The base mix, with ``stalled`` of all requests taken from it proportionally."""
+    scaled = tuple((kind, weight * (1 - stalled)) for kind, weight in MIX)
+    return (*scaled, ("stalled", stalled)) if stalled > 0 else scaled
 
 
 # -- requests -------------------------------------------------------------------------------
@@ -113,15 +121,18 @@ def _generate_load(
     seed: int,
     fhir_base: str,
     patient_ids: list[str],
+    stalled_base: str,
+    mix: tuple[tuple[str, float], ...],
     out: Any,
 ) -> None:
     rng = random.Random(seed)
     valid = _valid_requests()
     invalid = _invalid_requests()
     fetch = _fetch_requests(fhir_base, patient_ids)
+    stalled = _fetch_requests(stalled_base, ["stalled-patient"])
     base = f"http://{HOST}:{port}"
-    kinds = [kind for kind, _ in MIX]
-    weights = [weight for _, weight in MIX]
+    kinds = [kind for kind, _ in mix]
+    weights = [weight for _, weight in mix]
     local = threading.local()
     samples: list[Sample] = []
     lock = threading.Lock()
@@ -169,6 +180,12 @@ def _generate_load(
                 path, body, content_type = (
                     f"/cds-services/{SERVICE_ID}",
                     rng.choice(fetch),
+                    "application/json",
+                )
+            elif kind == "stalled":
+                path, body, content_type = (
+                    f"/cds-services/{SERVICE_ID}",
+                    stalled[0],
                     "application/json",
                 )
             else:
@@ -290,8 +307,9 @@ def report(
     seconds: float,
     rate: float,
     fhir: str,
+    mix: tuple[tuple[str, float], ...],
 ) -> bool:
-    by_kind: dict[str, Counter[int]] = {kind: Counter() for kind, _ in MIX}
+    by_kind: dict[str, Counter[int]] = {kind: Counter() for kind, _ in mix}
     errors: Counter[str] = Counter()
     for sample in samples:
         by_kind[sample.kind][sample.status] += 1
@@ -316,7 +334,7 @@ def report(
         f"latency (from scheduled send): p50 {_percentile(latencies, 0.50):.1f} ms, "
         f"p99 {_percentile(latencies, 0.99):.1f} ms, max {max(latencies, default=0):.1f} ms"
     )
-    for kind, _ in MIX:
+    for kind, _ in mix:
         kind_latencies = [s.latency * 1000 for s in samples if s.kind == kind and s.status]
         print(
             f"  {kind:8s} p50 {_percentile(kind_latencies, 0.50):7.1f} ms   "
@@ -345,15 +363,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--rate", type=float, default=30.0, help="requests per second")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--stalled",
+        type=float,
+        default=0.0,
+        help="share of fall-back fetches to a FHIR server that accepts and never answers",
+    )
+    parser.add_argument(
+        "--deadline", type=float, default=None, help="CDS_FETCH_DEADLINE_SECONDS (image default)"
+    )
     args = parser.parse_args(argv)
+    mix = request_mix(args.stalled)
+    from tests.faults.fault_server import FaultyFhirServer
 
     with (
         fhir_server() as (fhir_base, patient_ids, fhir_description),
         tempfile.TemporaryDirectory(prefix="soak-") as logs,
+        FaultyFhirServer(read_timeout=5.0) as faulty,
     ):
         settings = docker_gunicorn_settings()
-        # The fall-back fetch may only call the allow-listed FHIR server (auth is off).
-        settings = replace(settings, env={**settings.env, "CDS_FHIR_SERVERS": fhir_base})
+        stalled_base = faulty.url("blackhole")
+        # The fall-back fetch may only call the allow-listed FHIR servers (auth is off).
+        env = {**settings.env, "CDS_FHIR_SERVERS": f"{fhir_base},{stalled_base}"}
+        if args.deadline is not None:
+            env["CDS_FETCH_DEADLINE_SECONDS"] = str(args.deadline)
+        settings = replace(settings, env=env)
         with service_server(settings, Path(logs), name="soak") as server:
             health = requests.get(f"http://{HOST}:{server.port}/readyz", timeout=10)
             health.raise_for_status()
@@ -374,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
                     args.seed,
                     fhir_base,
                     patient_ids,
+                    stalled_base,
+                    mix,
                     queue,
                 ),
             )
@@ -387,7 +423,9 @@ def main(argv: list[str] | None = None) -> int:
             if server.process.poll() is not None:
                 print(server.log_tail())
     samples = [Sample(**item) for item in raw]
-    ok = report(samples, watch, seconds=args.seconds, rate=args.rate, fhir=fhir_description)
+    ok = report(
+        samples, watch, seconds=args.seconds, rate=args.rate, fhir=fhir_description, mix=mix
+    )
     return 0 if ok else 1
 
 
