@@ -308,6 +308,7 @@ def report(
     rate: float,
     fhir: str,
     mix: tuple[tuple[str, float], ...],
+    workers: str = "2 workers",
 ) -> bool:
     by_kind: dict[str, Counter[int]] = {kind: Counter() for kind, _ in mix}
     errors: Counter[str] = Counter()
@@ -320,7 +321,7 @@ def report(
         elif sample.error:
             errors[f"{sample.kind}: {sample.error}"] += 1
     latencies = [s.latency * 1000 for s in samples if s.status]
-    print(f"soak: {seconds:.0f} s at {rate:g} requests/s, gunicorn 2 workers, auth off; {fhir}")
+    print(f"soak: {seconds:.0f} s at {rate:g} requests/s, gunicorn {workers}, auth off; {fhir}")
     print(f"requests: {len(samples)} (scheduled {int(seconds * rate)})")
     for kind, statuses in by_kind.items():
         shown = ", ".join(f"{s or 'no answer'}: {n}" for s, n in sorted(statuses.items()))
@@ -372,6 +373,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--deadline", type=float, default=None, help="CDS_FETCH_DEADLINE_SECONDS (image default)"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="gunicorn --threads per worker (gthread); default: as the image runs",
+    )
     args = parser.parse_args(argv)
     mix = request_mix(args.stalled)
     from tests.faults.fault_server import FaultyFhirServer
@@ -387,7 +394,10 @@ def main(argv: list[str] | None = None) -> int:
         env = {**settings.env, "CDS_FHIR_SERVERS": f"{fhir_base},{stalled_base}"}
         if args.deadline is not None:
             env["CDS_FETCH_DEADLINE_SECONDS"] = str(args.deadline)
-        settings = replace(settings, env=env)
+        options = settings.args
+        if args.threads is not None:
+            options = (*options, "--threads", str(args.threads))
+        settings = replace(settings, args=options, env=env)
         with service_server(settings, Path(logs), name="soak") as server:
             health = requests.get(f"http://{HOST}:{server.port}/readyz", timeout=10)
             health.raise_for_status()
@@ -424,7 +434,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(server.log_tail())
     samples = [Sample(**item) for item in raw]
     ok = report(
-        samples, watch, seconds=args.seconds, rate=args.rate, fhir=fhir_description, mix=mix
+        samples,
+        watch,
+        seconds=args.seconds,
+        rate=args.rate,
+        fhir=fhir_description,
+        mix=mix,
+        workers=f"2 workers x {args.threads} threads" if args.threads else "2 workers",
     )
     return 0 if ok else 1
 
