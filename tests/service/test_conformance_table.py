@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 import csv
-import os
 import re
 from functools import cache
 from pathlib import Path
@@ -93,13 +92,11 @@ def test_every_service_shall_is_in_the_table() -> None:
 def test_every_row_has_tests_or_a_reason() -> None:
     for ident, (_, coverage) in table_rows().items():
         has_test = TEST_REF.search(coverage) is not None
-        reasoned = "N/A:" in coverage or coverage.startswith("pending:")
+        reasoned = "N/A:" in coverage
         assert has_test or reasoned, f"requirement {ident} has neither a test nor a reason"
 
 
 def _named_tests(coverage: str) -> list[tuple[str, str, str | None]]:
-    if coverage.startswith("pending:"):
-        return []  # the test a pending row names does not exist yet
     return [(m.group(1), m.group(2), m.group(3)) for m in TEST_REF.finditer(coverage)]
 
 
@@ -115,7 +112,6 @@ def test_named_tests_exist(ident: int) -> None:
             assert int(case[4:]) in requirements, f"requirement {ident}: no case {case}"
 
 
-def test_no_row_is_pending_when_strict() -> None:
+def test_no_row_is_pending() -> None:
     pending = sorted(i for i, (_, cov) in table_rows().items() if cov.startswith("pending:"))
-    if os.environ.get("CONFORMANCE_STRICT") == "1":
-        assert not pending, f"pending rows in docs/conformance.md: {pending}"
+    assert not pending, f"pending rows in docs/conformance.md: {pending}"
