@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
 from cds_service.errors import ServiceError
 from cds_service.settings import Settings
 
@@ -70,32 +72,67 @@ def parse_json_body(body: bytes, settings: Settings) -> dict[str, Any]:
     if not text.strip():
         raise _bad("The body is empty; a CDS Hooks request object is required.", "$", "required")
     try:
-        data = json.loads(text)
-    except RecursionError:
-        raise _bad(
-            f"The JSON body is nested deeper than {settings.max_json_depth} levels.",
-            "$",
-            "too-long",
-        ) from None
-    except ValueError as exc:
-        raise _bad(f"The body is not valid JSON: {exc}.", "$", "structure") from None
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        # orjson is the fast path; whatever it refuses (malformed JSON, but also NaN, lone
+        # surrogates, nesting beyond 1,024) goes through the standard library, so such a body
+        # is accepted or rejected, with the same message, exactly as the standard reader does.
+        data = _stdlib_loads(text, settings)
     if not isinstance(data, dict):
         raise _bad(f"The body must be a JSON object, not {_json_type(data)}.", "$", "structure")
-    if json_depth(data) > settings.max_json_depth:
-        raise _bad(
-            f"The JSON body is nested deeper than {settings.max_json_depth} levels.",
-            "$",
-            "too-long",
-        )
+    if json_text_depth(body, settings.max_json_depth) > settings.max_json_depth:
+        raise _too_deep(settings)
     return data
 
 
-def json_depth(value: Any) -> int:
-    """Nesting depth of containers, computed without recursion (hostile input is deep).
+def _too_deep(settings: Settings) -> ServiceError:
+    return _bad(
+        f"The JSON body is nested deeper than {settings.max_json_depth} levels.", "$", "too-long"
+    )
 
-    Only containers go on the stack: a prefetch is mostly strings and numbers, and visiting
-    each of them made this walk cost more than json.loads itself on large requests.
+
+def _stdlib_loads(text: str, settings: Settings) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise _too_deep(settings) from None
+    except ValueError as exc:
+        raise _bad(f"The body is not valid JSON: {exc}.", "$", "structure") from None
+
+
+# JSON escapes (a backslash and the character it escapes), the bytes that are not string
+# delimiters or brackets, and brackets mapped to one pair of parentheses.
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_NOT_STRUCTURE = bytes(range(256)).translate(None, b'"[]{}')
+_TO_PARENS = bytes.maketrans(b"[]{}", b"()()")
+
+
+def json_text_depth(body: bytes, limit: int) -> int:
+    """Nesting depth of containers in ``body``, which must be valid JSON; ``limit`` + 1 when
+    deeper than ``limit``.
+
+    Computed on the bytes with C-level string operations (a walk over the parsed containers
+    cost more than parsing itself): drop escapes, keep only quotes and brackets, drop what
+    lies between quotes (brackets inside strings), then remove innermost "()" pairs pass by
+    pass; the number of passes to empty the text is the depth. Removing two adjacent quotes
+    never changes which brackets lie inside a string, so empty strings go in one replace.
     """
+    if b"\\" in body:
+        body = _ESCAPE.sub(b"", body)
+    skeleton = body.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+    if b'"' in skeleton:
+        skeleton = b"".join(skeleton.split(b'"')[::2])
+    skeleton = skeleton.translate(_TO_PARENS)
+    for depth in range(limit + 1):
+        if not skeleton:
+            return depth
+        skeleton = skeleton.replace(b"()", b"")
+    return limit + 1
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of containers of a parsed value, computed without recursion (hostile
+    input is deep). Only containers go on the stack: a prefetch is mostly scalars."""
     if not isinstance(value, dict | list):
         return 0
     deepest = 0

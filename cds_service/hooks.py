@@ -6,6 +6,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -168,4 +169,13 @@ def call_service(service_id: str) -> Response:
             # The clinician's guidance must not be lost to a logging failure; the store
             # reports its own health through /readyz.
             log.exception("card log failed (hookInstance=%s)", hook_request.hook_instance)
-    return jsonify(body)
+    return _json_response(body)
+
+
+def _json_response(body: dict[str, Any]) -> Response:
+    """``jsonify`` through orjson (several times faster on a response full of cards)."""
+    try:
+        data = orjson.dumps(body)
+    except TypeError:  # orjson.JSONEncodeError: e.g. a lone surrogate echoed from the request
+        return jsonify(body)
+    return current_app.response_class(data + b"\n", mimetype="application/json")
