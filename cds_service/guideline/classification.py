@@ -9,8 +9,8 @@ fragility fracture, is never downgraded by a later, better T-score.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
 
@@ -67,6 +67,8 @@ class Classification:
     prior_score: BoneDensityScore | None = None  # an earlier T in the osteoporosis range
     diagnosis: Diagnosis | None = None
     fragility_fractures: tuple[Fracture, ...] = ()
+    # the class a displayed T-score reads as, so that rounding for display never changes it
+    t_class: Callable[[float], object] | None = field(default=None, compare=False, repr=False)
 
     @property
     def low_bone_mass(self) -> bool:
@@ -77,9 +79,9 @@ class Classification:
         """``Osteopenia (T −1.8, femoral neck, 2024-03-02)``: the status and what it rests on."""
         name = self.status.value.capitalize()
         if self.basis is Basis.T_SCORE and self.score is not None:
-            return f"{name} ({score_phrase(self.score)})"
+            return f"{name} ({score_phrase(self.score, self.t_class)})"
         if self.basis is Basis.PRIOR_T_SCORE and self.prior_score is not None:
-            return f"{name} (earlier {score_phrase(self.prior_score)})"
+            return f"{name} (earlier {score_phrase(self.prior_score, self.t_class)})"
         if self.basis is Basis.FRAGILITY_FRACTURE and self.fragility_fractures:
             fracture = self.fragility_fractures[0]
             return f"{name} ({fracture_phrase(fracture)})"
@@ -91,9 +93,13 @@ class Classification:
     def evidence(self) -> tuple[Evidence, ...]:
         items: list[Evidence] = []
         if self.score is not None:
-            items.append(score_evidence(self.score, "Lowest T-score of the latest DXA"))
+            items.append(
+                score_evidence(self.score, "Lowest T-score of the latest DXA", self.t_class)
+            )
         if self.prior_score is not None:
-            items.append(score_evidence(self.prior_score, "Earlier T-score (osteoporosis)"))
+            items.append(
+                score_evidence(self.prior_score, "Earlier T-score (osteoporosis)", self.t_class)
+            )
         if self.diagnosis is not None:
             d = self.diagnosis
             label = d.source.display or d.kind.value
@@ -107,21 +113,23 @@ class Classification:
         return tuple(items)
 
 
-def score_phrase(score: BoneDensityScore) -> str:
+def score_phrase(score: BoneDensityScore, classify: Callable[[float], object] | None = None) -> str:
     site = score.site.value
     if score.laterality.value != "unspecified":
         site = f"{score.laterality.value} {site}"
     when = wording.day(score.source.date)
-    return f"{score.kind.value} {wording.number(score.value)}, {site}, {when}"
+    return f"{score.kind.value} {wording.score(score.value, classify)}, {site}, {when}"
 
 
-def score_evidence(score: BoneDensityScore, label: str) -> Evidence:
+def score_evidence(
+    score: BoneDensityScore, label: str, classify: Callable[[float], object] | None = None
+) -> Evidence:
     site = score.site.value
     if score.laterality.value != "unspecified":
         site = f"{score.laterality.value} {site}"
     return Evidence(
         f"{label} ({site})",
-        f"{score.kind.value}-score {wording.number(score.value)}",
+        f"{score.kind.value}-score {wording.score(score.value, classify)}",
         score.source.date,
         score.source.reference,
     )
@@ -188,6 +196,18 @@ def diagnostic_lowest(study: Sequence[BoneDensityScore]) -> BoneDensityScore | N
     central = [s for s in study if s.site in CENTRAL_SITES]
     candidates = central or [s for s in study if s.site is DxaSite.FOREARM]
     return min(candidates, key=lambda s: s.value) if candidates else None
+
+
+def t_display_class(thresholds: Thresholds) -> Callable[[float], object]:
+    """What a T-score says to a reader: WHO class and R6's higher-risk cut-off."""
+    return lambda value: (
+        status_of_t(value, thresholds),
+        value <= thresholds.dxa_higher_risk_t_score_max,
+    )
+
+
+def z_display_class(thresholds: Thresholds) -> Callable[[float], object]:
+    return lambda value: value <= thresholds.z_score_low_max
 
 
 def status_of_t(value: float, thresholds: Thresholds) -> BoneStatus:
@@ -291,6 +311,7 @@ def classify_bone_density(
         prior_score=prior if status is BoneStatus.OSTEOPOROSIS else None,
         diagnosis=diagnosis,
         fragility_fractures=fractures,
+        t_class=t_display_class(thresholds),
     )
 
 
@@ -306,16 +327,18 @@ def z_score_card(
     lowest = diagnostic_lowest(studies[0])
     if lowest is None or lowest.value > thresholds.z_score_low_max:
         return None
+    z_class = z_display_class(thresholds)
     return Recommendation(
         rule_id="R1",
         indicator=Indicator.INFO,
         summary=(
-            f"Z-score {wording.number(lowest.value)} ({lowest.site.value}, "
+            f"Z-score {wording.score(lowest.value, z_class)} ({lowest.site.value}, "
             f"{wording.day(lowest.source.date)}) is below the expected range for age: "
             "evaluate secondary causes"
         ),
         advice=(
-            f"The lowest Z-score of the latest DXA is {wording.number(lowest.value)}, at or below "
+            f"The lowest Z-score of the latest DXA is {wording.score(lowest.value, z_class)}, "
+            "at or below "
             f"{wording.number(thresholds.z_score_low_max)}: bone density is **below the expected "
             "range for age**.",
             "Before age 50 (and before menopause) T-scores are not used to diagnose osteopenia or "
@@ -323,6 +346,6 @@ def z_score_card(
             "glucocorticoids, hypogonadism, malabsorption, hyperparathyroidism, hyperthyroidism, "
             "chronic kidney or liver disease).",
         ),
-        evidence=(score_evidence(lowest, "Lowest Z-score of the latest DXA"),),
+        evidence=(score_evidence(lowest, "Lowest Z-score of the latest DXA", z_class),),
         references=("ISCD", "WHO1994"),
     )

@@ -47,11 +47,11 @@ def treatment_criteria(a: Assessment) -> list[Criterion]:
         )
     if c.status is BoneStatus.OSTEOPOROSIS and c.basis is not Basis.FRAGILITY_FRACTURE:
         if c.basis is Basis.T_SCORE and c.score is not None:
-            short = f"T {wording.number(c.score.value)}, {c.score.site.value}"
-            evidence: tuple[Evidence, ...] = (score_evidence(c.score, "Lowest T-score"),)
+            short = f"T {wording.score(c.score.value, c.t_class)}, {c.score.site.value}"
+            evidence: tuple[Evidence, ...] = (score_evidence(c.score, "Lowest T-score", c.t_class),)
         elif c.basis is Basis.PRIOR_T_SCORE and c.prior_score is not None:
-            short = f"earlier T {wording.number(c.prior_score.value)}"
-            evidence = (score_evidence(c.prior_score, "Earlier T-score"),)
+            short = f"earlier T {wording.score(c.prior_score.value, c.t_class)}"
+            evidence = (score_evidence(c.prior_score, "Earlier T-score", c.t_class),)
         elif c.diagnosis is not None:
             short = f"osteoporosis {c.diagnosis.code}, {wording.day(c.diagnosis.source.date)}"
             evidence = c.evidence()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 
@@ -9,6 +10,23 @@ def number(value: float) -> str:
     """``-1.8`` → ``−1.8`` (typographic minus, as in the specification's examples)."""
     text = f"{value:.6g}" if abs(value) < 1e6 else f"{value:.0f}"
     return text.replace("-", "\u2212")
+
+
+def score(value: float, classify: Callable[[float], object] | None = None) -> str:
+    """A T- or Z-score for display: as reported, at most 2 decimals (``-3.57763`` → ``−3.58``).
+
+    Rounding must never make the value read as another class than the one computed from it:
+    −2.4999 (osteopenia) may not read −2.50 (osteoporosis), so then as many more decimals are
+    shown as it takes (−2.4999). ``classify`` maps a value to its class. Rules always compare
+    the unrounded value.
+    """
+    for places in range(2, 7):
+        shown = round(value, places)
+        if classify is None or classify(shown) == classify(value):
+            text = f"{shown:.{places}f}".rstrip("0")
+            text = text + "0" if text.endswith(".") else text
+            return ("0.0" if shown == 0 else text).replace("-", "\u2212")
+    return repr(float(value)).replace("-", "\u2212")
 
 
 def one_decimal(value: float) -> str:

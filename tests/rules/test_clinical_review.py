@@ -1,0 +1,75 @@
+"""Findings of the clinical review of every card, each pinned by the rule it concerns."""
+
+from __future__ import annotations
+
+import pytest
+
+from cds_service.guideline import wording
+from cds_service.guideline.classification import t_display_class, z_display_class
+from cds_service.guideline.thresholds import load_thresholds
+
+from . import fhir_builders as fb
+from .conftest import Run
+from .people import LAST_MONTH, woman
+
+TH = load_thresholds()
+
+
+def _osteopenia_woman(pid: str, t: float, age: int = 62, *extra: dict) -> dict:
+    return fb.prefetch(
+        woman(pid, age),
+        fb.t_score(pid, "femur", t, LAST_MONTH),
+        fb.vitamin_d(pid, 32, LAST_MONTH),
+        *extra,
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (-3.5776262476366476, "−3.58"),  # Synthea: 16 significant digits
+        (-1.8, "−1.8"),  # as reported
+        (-2.5, "−2.5"),
+        (-1.0, "−1.0"),
+        (0.004465887587984274, "0.0"),  # never "−0.0" or "0.00446589"
+        (-2.4999, "−2.4999"),  # osteopenia: "−2.50" would read as osteoporosis
+        (-1.000001, "−1.000001"),  # osteopenia: "−1.00" would read as normal
+        (-1.99999, "−1.99999"),  # not "−2.00": R6 counts T <= -2.0 as higher risk
+        (-2.0049, "−2.0"),  # same side of every cut-off
+    ],
+)
+def test_r1_t_score_display_at_most_two_decimals_and_never_another_class(
+    value: float, shown: str
+) -> None:
+    assert wording.score(value, t_display_class(TH)) == shown
+
+
+def test_r1_z_score_display_keeps_its_side_of_minus_two() -> None:
+    assert wording.score(-2.3456, z_display_class(TH)) == "−2.35"
+    assert wording.score(-1.996, z_display_class(TH)) == "−1.996"
+
+
+def test_r1_synthea_precision_t_score_reads_as_reported_on_every_card(run: Run) -> None:
+    pid = "r1-display-synthea"
+    cards = run(_osteopenia_woman(pid, -3.5776262476366476), pid)
+    assert cards["R2"]["summary"].startswith("Osteoporosis (T −3.58, femoral neck,")
+    assert "T −3.58, femoral neck" in cards["R4"]["summary"]
+    for card in cards.values():
+        assert "3.577" not in card["summary"] + card["detail"]
+        assert "T-score −3.58" in card["detail"] or card is cards["R4"]
+
+
+def test_r1_t_score_just_above_osteoporosis_is_not_shown_as_minus_2_50(run: Run) -> None:
+    pid = "r1-display-boundary"
+    cards = run(_osteopenia_woman(pid, -2.4999), pid)
+    assert "R4" not in cards  # osteopenia, no FRAX: not treated on density alone
+    assert cards["R2"]["summary"].startswith("Osteopenia (T −2.4999, femoral neck,")
+    assert "−2.50" not in cards["R2"]["detail"] and "T-score −2.4999" in cards["R2"]["detail"]
+
+
+def test_r1_z_score_card_rounds_for_display(run: Run) -> None:
+    pid = "r1-display-z"
+    cards = run(
+        fb.prefetch(woman(pid, 35), fb.z_score(pid, "lumbar spine", -2.34567, LAST_MONTH)), pid
+    )
+    assert cards["R1"]["summary"].startswith("Z-score −2.35 (lumbar spine,")
