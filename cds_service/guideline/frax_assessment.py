@@ -17,6 +17,9 @@ def fracture_risk_not_assessed(a: Assessment) -> Recommendation | None:
     if a.on_osteoporosis_therapy or c.fragility_fractures or a.recent_frax:
         return None
     th = a.thresholds
+    # FRAX is not calibrated below 40 (e.g. a 35-year-old after premature menopause)
+    if a.eligibility.age is None or a.eligibility.age < th.frax_min_age_years:
+        return None
     return Recommendation(
         rule_id="R5",
         indicator=Indicator.INFO,

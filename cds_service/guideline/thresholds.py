@@ -32,6 +32,7 @@ class Thresholds:
     z_score_low_max: float
     fragility_fracture_min_age_years: int
     frax_recency_years: float
+    frax_min_age_years: int
     frax_major_osteoporotic_treatment_percent: float
     frax_hip_treatment_percent: float
     vitamin_d_target_ng_ml: float

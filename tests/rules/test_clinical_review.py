@@ -10,7 +10,7 @@ from cds_service.guideline.thresholds import load_thresholds
 
 from . import fhir_builders as fb
 from .conftest import Run
-from .people import LAST_MONTH, woman
+from .people import LAST_MONTH, months_ago, woman
 
 TH = load_thresholds()
 
@@ -73,3 +73,23 @@ def test_r1_z_score_card_rounds_for_display(run: Run) -> None:
         fb.prefetch(woman(pid, 35), fb.z_score(pid, "lumbar spine", -2.34567, LAST_MONTH)), pid
     )
     assert cards["R1"]["summary"].startswith("Z-score −2.35 (lumbar spine,")
+
+
+def _premature_menopause(pid: str, age: int) -> dict:
+    return _osteopenia_woman(
+        pid,
+        -1.8,
+        age,
+        fb.condition(pid, fb.ICD10, "Z78.0", "Asymptomatic menopausal state", months_ago(24)),
+    )
+
+
+def test_r5_no_frax_card_under_40_frax_is_not_valid(run: Run) -> None:
+    """FRAX is calibrated for ages 40-90: a 35-year-old after premature menopause with
+    osteopenia gets the foundational measures (R2) but no "calculate FRAX" card."""
+    pid = "r5-menopause-35"
+    cards = run(_premature_menopause(pid, 35), pid)
+    assert "R2" in cards and "R5" not in cards
+    pid = "r5-menopause-40"
+    cards = run(_premature_menopause(pid, 40), pid)
+    assert {"R2", "R5"} <= set(cards)
