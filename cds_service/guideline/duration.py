@@ -130,8 +130,8 @@ def duration_review(a: Assessment) -> Recommendation | None:
             continue
         names = ", ".join(exposure.ingredients)
         parts.append(
-            f"{names.capitalize()} for {exposure.years:.1f} years: reassess fracture risk, "
-            "consider a drug holiday"
+            f"{names.capitalize()} for {exposure.years:.1f} years: reassess fracture risk; "
+            "drug holiday only if no longer high risk"
         )
         kind = "oral bisphosphonate" if exposure is oral else "zoledronic acid"
         advice.append(

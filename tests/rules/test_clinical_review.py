@@ -93,3 +93,25 @@ def test_r5_no_frax_card_under_40_frax_is_not_valid(run: Run) -> None:
     pid = "r5-menopause-40"
     cards = run(_premature_menopause(pid, 40), pid)
     assert {"R2", "R5"} <= set(cards)
+
+
+def test_r7_summary_offers_holiday_only_if_no_longer_high_risk(run: Run) -> None:
+    """ASBMR 2016: after 5 years reassess; a holiday only for a patient no longer at high
+    risk. A summary saying just "consider a drug holiday" invites stopping treatment in a
+    patient with T -3.6."""
+    pid = "r7-summary"
+    cards = run(
+        _osteopenia_woman(
+            pid,
+            -3.6,
+            75,
+            fb.medication_request(
+                pid, "904419", "Alendronic acid 10 MG Oral Tablet", months_ago(66)
+            ),
+        ),
+        pid,
+    )
+    summary = cards["R7"]["summary"]
+    assert "reassess fracture risk" in summary
+    assert "only if no longer high risk" in summary
+    assert "R4" not in cards  # on alendronate: no "start a bisphosphonate"
