@@ -238,9 +238,18 @@ INGREDIENTS: Mapping[str, Ingredient] = MappingProxyType(
         if not name.startswith("_")
     }
 )
+# A monoclonal antibody may carry its four-letter FDA suffix ("romosozumab-aqqg",
+# "denosumab-bbdz"); other hyphenated words ("calcium-channel blocker") are not the ingredient.
+_FDA_SUFFIX = r"(?:-[a-z]{4})?"
 #: (compiled word pattern, ingredient), longest name first so "methylprednisolone" wins.
 INGREDIENT_NAMES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(rf"(?<![\w-]){re.escape(word)}(?![\w-])", re.IGNORECASE), ingredient)
+    (
+        re.compile(
+            rf"(?<![\w-]){re.escape(word)}{_FDA_SUFFIX if word.endswith('mab') else ''}(?![\w-])",
+            re.IGNORECASE,
+        ),
+        ingredient,
+    )
     for word, ingredient in sorted(
         (
             (word, name)

@@ -115,3 +115,23 @@ def test_r7_summary_offers_holiday_only_if_no_longer_high_risk(run: Run) -> None
     assert "reassess fracture risk" in summary
     assert "only if no longer high risk" in summary
     assert "R4" not in cards  # on alendronate: no "start a bisphosphonate"
+
+
+@pytest.mark.parametrize(
+    "display",
+    [
+        "romosozumab-aqqg 90 MG/ML Prefilled Syringe",  # RxNorm names carry the FDA suffix
+        "denosumab-bbdz 60 MG/ML Prefilled Syringe",  # a denosumab biosimilar
+    ],
+)
+def test_r4_no_bisphosphonate_start_on_suffixed_biologic(run: Run, display: str) -> None:
+    """A patient on romosozumab (anabolic) or a denosumab biosimilar, matched by name because
+    their RxNorm codes are unverified, must not be told to start an oral bisphosphonate."""
+    pid = "r4-biologic-" + display.split("-")[0]
+    cards = run(
+        _osteopenia_woman(
+            pid, -2.9, 68, fb.medication_request(pid, "9999999", display, months_ago(2))
+        ),
+        pid,
+    )
+    assert "R2" in cards and "R4" not in cards
