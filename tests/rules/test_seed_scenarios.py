@@ -83,3 +83,44 @@ def test_r2_r4_r5_seed_requests_through_the_command_line_path(
     response = evaluate_request(body, Settings(), as_of=AS_OF, engine=engine)
     cards = check_cards(response["cards"], body["context"]["patientId"])
     assert set(cards) == expected
+
+
+SEED_DONE_WHEN = [
+    # 62-year-old woman, DXA last month T -1.8 femoral neck, 25(OH)D 32 ng/mL, nothing else
+    ("seed_osteopenia_no_frax_01.json", {"R2", "R5"}, 0),
+    # the same woman with a FRAX hip risk of 3.3 % last month: R4 with two draft orders
+    ("seed_osteopenia_frax_hip_02.json", {"R2", "R4"}, 2),
+    # 70-year-old man, T -1.5, hip fracture at 68: R4 regardless of FRAX
+    ("seed_man_hip_fracture_03.json", {"R2", "R4"}, 2),
+]
+
+
+@pytest.mark.parametrize(("name", "expected", "r4_orders"), SEED_DONE_WHEN)
+def test_r2_r4_r5_seed_requests_through_the_osteopenia_cds_evaluate_command(
+    name: str,
+    expected: set[str],
+    r4_orders: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 3's "Done when", literally: the console command's entry point on each saved
+    request prints exactly the spec's cards, and every draft order validates as FHIR R4."""
+    from cds_service.cli import EXIT_OK, main
+
+    monkeypatch.setenv("CDS_DATA_DIR", str(tmp_path / "var"))
+    path = REQUESTS / name
+    assert main(["evaluate", str(path), "--as-of", AS_OF.isoformat()]) == EXIT_OK
+    body = json.loads(capsys.readouterr().out)
+    assert set(body) == {"cards"}
+    pid = _load(name)["context"]["patientId"]
+    cards = check_cards(body["cards"], pid)  # validates each draft with fhir.resources R4B
+    assert set(cards) == expected
+    assert len(cards.get("R4", {}).get("suggestions", [])) == r4_orders
+    orders = [
+        a["resource"]
+        for c in cards.values()
+        for s in c.get("suggestions", [])
+        for a in s["actions"]
+    ]
+    assert orders and all(o["status"] == "draft" for o in orders)
