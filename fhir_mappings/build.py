@@ -50,6 +50,7 @@ def build_facts(prefetch: Mapping[str, Any], *, patient_id: str, as_of: date) ->
         ctx, "Patient", (None, facts.sex), lambda: patient.map_patient(ctx)
     )
     ctx.birth_date = facts.birth_date
+    facts.deceased = _guarded(ctx, "Patient", False, lambda: patient.map_deceased(ctx))
 
     items = _guarded(ctx, "Observations", [], lambda: observations.collect(pool))
     scores, events = _guarded(ctx, "DXA results", ([], []), lambda: dxa.map_scores(items, ctx))

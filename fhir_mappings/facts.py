@@ -224,6 +224,8 @@ class PatientFacts:
     patient_reference: str
     birth_date: date | None = None
     sex: Sex = Sex.UNKNOWN
+    # Patient.deceased[x] says the patient had died by the evaluation date
+    deceased: bool = False
     bone_density_scores: list[BoneDensityScore] = field(default_factory=list)
     dxa_events: list[DxaEvent] = field(default_factory=list)
     frax: list[FraxRisk] = field(default_factory=list)

@@ -29,3 +29,15 @@ def map_patient(ctx: Context) -> tuple[date | None, Sex]:
         birth = None
     gender = (as_str(patient.get("gender")) or "").strip().lower()
     return birth, _SEXES.get(gender, Sex.UNKNOWN)
+
+
+def map_deceased(ctx: Context) -> bool:
+    """deceasedBoolean true, or a deceasedDateTime on or before the evaluation date (a record
+    evaluated as of an earlier date is of a living patient)."""
+    patient = ctx.pool.patient
+    if patient is None:
+        return False
+    if patient.get("deceasedBoolean") is True:
+        return True
+    died = parse_date(patient.get("deceasedDateTime"))
+    return died is not None and died <= ctx.as_of

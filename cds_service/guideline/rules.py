@@ -43,7 +43,10 @@ RULES: tuple[Callable[[Assessment], Recommendation | None], ...] = (
 def evaluate_rules(
     facts: PatientFacts, as_of: date, thresholds: Thresholds
 ) -> list[Recommendation]:
-    """Recommendations for one patient: at most one per rule."""
+    """Recommendations for one patient: at most one per rule; none for a patient who has died
+    (no screening, supplements or drug advice belongs on a deceased patient's chart)."""
+    if facts.deceased:
+        return []
     assessment = assess(facts, as_of, thresholds)
     found: dict[str, Recommendation] = {}
     for rule in RULES:

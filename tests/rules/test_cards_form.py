@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -79,10 +79,12 @@ def test_cards_from_real_synthea_records(engine: Engine, path: Path) -> None:
     bundle = json.loads(path.read_text(encoding="utf-8"))
     resources = [e["resource"] for e in bundle["entry"]]
     patient = next(r for r in resources if r["resourceType"] == "Patient")
-    last = max(r["effectiveDateTime"][:10] for r in resources if r.get("effectiveDateTime"))
-    cards = engine.evaluate(
-        {"everything": bundle}, patient_id=patient["id"], as_of=date.fromisoformat(last)
+    last = date.fromisoformat(
+        max(r["effectiveDateTime"][:10] for r in resources if r.get("effectiveDateTime"))
     )
+    if "deceasedDateTime" in patient:  # Synthea records can run past death: evaluate in life
+        last = min(last, date.fromisoformat(patient["deceasedDateTime"][:10]) - timedelta(days=1))
+    cards = engine.evaluate({"everything": bundle}, patient_id=patient["id"], as_of=last)
     by_rule = check_cards(cards, patient["id"])
     has_t_scores = any(
         r["resourceType"] == "Observation"

@@ -135,3 +135,24 @@ def test_r4_no_bisphosphonate_start_on_suffixed_biologic(run: Run, display: str)
         pid,
     )
     assert "R2" in cards and "R4" not in cards
+
+
+@pytest.mark.parametrize(
+    ("deceased", "cards_expected"),
+    [
+        ({"deceasedDateTime": months_ago(1).isoformat()}, set()),
+        ({"deceasedBoolean": True}, set()),
+        ({"deceasedBoolean": False}, {"R2", "R4"}),
+        # evaluated as of a date before the death: the patient was alive then
+        ({"deceasedDateTime": "2099-01-01"}, {"R2", "R4"}),
+    ],
+)
+def test_r2_r4_r6_no_advice_on_a_deceased_patients_chart(
+    run: Run, deceased: dict, cards_expected: set[str]
+) -> None:
+    """An osteoporotic woman who has died must not be offered supplements, a bisphosphonate or
+    an overdue DXA (Synthea's Gustavo Olson and Cathryn Windler have records past death)."""
+    pid = "r2-deceased"
+    prefetch = _osteopenia_woman(pid, -2.7)
+    prefetch["patient"].update(deceased)
+    assert set(run(prefetch, pid)) == cards_expected

@@ -195,6 +195,10 @@ SYNTHEA_NO_CARDS = [
     # serial scans before the osteoporotic one: T -0.02 (2012) and T +0.43 (2015), normal
     ("Hallie_Hoeger", date(2013, 1, 1)),
     ("Gustavo_Olson", date(2016, 1, 1)),
+    # deceasedDateTime 2020-02-29, yet encounters run to 2020-03-07: no advice after death
+    ("Gustavo_Olson", date(2020, 3, 7)),
+    # died 2006-07-21; alendronate would have reached 5 years in 2010: still no card
+    ("Cathryn_Windler", date(2010, 3, 1)),
 ]
 
 
