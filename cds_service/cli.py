@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from cds_service import gc_tuning
 from cds_service.settings import ConfigurationError, Settings
 
 EXIT_OK = 0
@@ -33,6 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     check_startup_safety(settings, args.host)
     app = create_app(settings)
+    gc_tuning.settle_after_startup()
     app.run(host=args.host, port=args.port, threaded=True, debug=False, use_reloader=False)
     return EXIT_OK
 

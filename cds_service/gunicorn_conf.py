@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from cds_service import security
+from cds_service import gc_tuning, security
 from cds_service.settings import ConfigurationError, Settings
 
 security.mark_gunicorn_bind_gate()
@@ -44,3 +44,8 @@ def on_starting(server: Any) -> None:
         server.log.error(message)
         print(message, file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def post_worker_init(worker: Any) -> None:
+    # The worker has just built the app (create_app): what exists now lives as long as it.
+    gc_tuning.settle_after_startup()
