@@ -49,3 +49,12 @@ def on_starting(server: Any) -> None:
 def post_worker_init(worker: Any) -> None:
     # The worker has just built the app (create_app): what exists now lives as long as it.
     gc_tuning.settle_after_startup()
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    # Cards issued in the last moments may still be queued for the card log (also flushed
+    # at interpreter exit; this covers a worker that leaves without it).
+    app = getattr(worker, "wsgi", None)
+    card_log = getattr(app, "extensions", {}).get("card_log")
+    if hasattr(card_log, "flush"):
+        card_log.flush()

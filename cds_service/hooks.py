@@ -158,8 +158,10 @@ def call_service(service_id: str) -> Response:
 
     card_log = current_app.extensions.get("card_log")
     if card_log is not None:
+        # A card log that can defer its write does so (the cards need not wait for a commit).
+        record = getattr(card_log, "record_deferred", None) or card_log.record
         try:
-            card_log.record(
+            record(
                 service_id=service.id,
                 hook_instance=hook_request.hook_instance,
                 patient_id=hook_request.patient_id,

@@ -27,6 +27,7 @@ class Store:
     card_log: CardLog
 
     def close(self) -> None:
+        self.card_log.close()
         self.engine.dispose()
 
     def readiness(self) -> dict[str, Any]:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import threading
+import time
+import weakref
+from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,6 +26,17 @@ RULE_SYSTEM = "urn:osteopenia-cds:rule"
 RULE_EXTENSION = "urn:osteopenia-cds:rule"
 SUGGESTION_KIND_EXTENSION = "urn:osteopenia-cds:suggestion-kind"
 UNKNOWN_RULE = "unknown"
+
+# The deferred card log writes what the hook handler queued at most this long after the first
+# queued call, in one transaction; a SIGKILL can lose the card-log rows of that window (never
+# feedback, which commits before its 200). Feedback about such a card is stored all the same,
+# marked unknown_card.
+FLUSH_INTERVAL_S = 0.1
+# Hook calls waiting to be written. When the writer falls this far behind (a slow or locked
+# database), the calling request writes the backlog itself: slower, but nothing is dropped.
+MAX_PENDING_CALLS = 1000
+
+Rows = tuple[list[dict[str, Any]], list[dict[str, Any]]]
 
 
 def storable(text: str, limit: int) -> str:
@@ -95,11 +112,26 @@ def suggestion_kind(suggestion: Mapping[str, Any]) -> str:
 
 
 class CardLog:
-    """Records issued cards; registered as ``app.extensions["card_log"]``."""
+    """Records issued cards; registered as ``app.extensions["card_log"]``.
+
+    ``record`` writes and commits before it returns. ``record_deferred`` (what the hook
+    handler uses) builds the rows at once but leaves the commit to a background thread that
+    writes every queued call in one transaction, at most ``FLUSH_INTERVAL_S`` after it was
+    queued: the clinician's cards no longer wait for a disk sync or for another worker's
+    write lock, and many requests share one commit. ``flush`` writes the queue now; the
+    feedback and analytics routes call it before they read the card log, and it runs when
+    the store closes and when the process exits.
+    """
 
     def __init__(self, engine: Engine, salt: str) -> None:
         self._engine = engine
         self._salt = salt
+        self._pending: deque[Rows] = deque()
+        self._wake = threading.Condition()
+        self._write_lock = threading.Lock()  # one writer of the queue at a time
+        self._writer: threading.Thread | None = None
+        self._writer_pid = 0
+        self._closed = False
 
     def record(
         self,
@@ -111,21 +143,91 @@ class CardLog:
     ) -> None:
         """Store the cards of one hook call. Never raises: the clinician's cards must not
         fail because analytics storage is unavailable; the failure is logged instead."""
-        try:
-            self._record(service_id, hook_instance, patient_id, cards)
-        except SQLAlchemyError as exc:
-            # Only the error's class: a database message can quote the statement's values.
-            logger.error(
-                "card log: could not record %d card(s): %s", len(cards), type(exc).__name__
-            )
+        rows = self._rows(service_id, hook_instance, patient_id, cards)
+        if rows[0]:
+            self._write([rows])
 
-    def _record(
+    def record_deferred(
         self,
+        *,
         service_id: str,
         hook_instance: str,
         patient_id: str,
         cards: Sequence[Mapping[str, Any]],
     ) -> None:
+        """Queue the cards of one hook call for the background writer (see the class)."""
+        rows = self._rows(service_id, hook_instance, patient_id, cards)
+        if not rows[0]:
+            return
+        if self._closed:
+            self._write([rows])
+            return
+        with self._wake:
+            self._pending.append(rows)
+            backlog = len(self._pending) > MAX_PENDING_CALLS
+            self._ensure_writer()
+            self._wake.notify()
+        if backlog:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every queued call now (returns after the commit, or after logging why not)."""
+        with self._write_lock:
+            batch = self._drain()
+            if batch:
+                self._write_unlocked(batch)
+
+    def close(self) -> None:
+        """Write what is queued and stop the writer thread."""
+        self._closed = True
+        with self._wake:
+            self._wake.notify()
+        self.flush()
+
+    def _drain(self) -> list[Rows]:
+        with self._wake:
+            batch = list(self._pending)
+            self._pending.clear()
+        return batch
+
+    def _ensure_writer(self) -> None:
+        # Under self._wake. A forked child inherits the queue but not the thread.
+        if self._writer is not None and self._writer_pid == os.getpid():
+            return
+        self._writer_pid = os.getpid()
+        self._writer = threading.Thread(
+            target=_run_writer, args=(self,), name="card-log-writer", daemon=True
+        )
+        self._writer.start()
+        _flush_at_exit(self)
+
+    def _write(self, batch: list[Rows]) -> None:
+        with self._write_lock:
+            self._write_unlocked(batch)
+
+    def _write_unlocked(self, batch: list[Rows]) -> None:
+        card_rows = [row for cards, _ in batch for row in cards]
+        suggestion_rows = [row for _, suggestions in batch for row in suggestions]
+        try:
+            with write_transaction(self._engine) as conn:
+                conn.execute(insert_ignoring_duplicates(conn, issued_cards), card_rows)
+                if suggestion_rows:
+                    conn.execute(
+                        insert_ignoring_duplicates(conn, issued_suggestions), suggestion_rows
+                    )
+        except SQLAlchemyError as exc:
+            # Only the error's class: a database message can quote the statement's values.
+            logger.error(
+                "card log: could not record %d card(s): %s", len(card_rows), type(exc).__name__
+            )
+
+    def _rows(
+        self,
+        service_id: str,
+        hook_instance: str,
+        patient_id: str,
+        cards: Sequence[Mapping[str, Any]],
+    ) -> Rows:
         now = utc_now()
         patient_hash = hash_patient_id(self._salt, patient_id)
         card_rows: list[dict[str, Any]] = []
@@ -169,9 +271,33 @@ class CardLog:
                         "label": storable(str(suggestion.get("label", "")), 1000),
                     }
                 )
-        if not card_rows:
+        return card_rows, suggestion_rows
+
+
+def _run_writer(card_log: CardLog) -> None:
+    """The background writer: sleeps until a call is queued, lets more arrive for up to
+    FLUSH_INTERVAL_S, then writes them all in one transaction; ends when the log closes."""
+    while True:
+        with card_log._wake:
+            while not card_log._pending and not card_log._closed:
+                card_log._wake.wait()
+            closed = card_log._closed
+        if not closed:
+            time.sleep(FLUSH_INTERVAL_S)
+        card_log.flush()
+        if closed:
             return
-        with write_transaction(self._engine) as conn:
-            conn.execute(insert_ignoring_duplicates(conn, issued_cards), card_rows)
-            if suggestion_rows:
-                conn.execute(insert_ignoring_duplicates(conn, issued_suggestions), suggestion_rows)
+
+
+_exit_flush: weakref.WeakSet[CardLog] = weakref.WeakSet()
+
+
+def _flush_at_exit(card_log: CardLog) -> None:
+    if not _exit_flush:
+        atexit.register(_flush_all)
+    _exit_flush.add(card_log)
+
+
+def _flush_all() -> None:
+    for card_log in list(_exit_flush):
+        card_log.close()

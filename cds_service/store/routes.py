@@ -90,6 +90,9 @@ def post_feedback(service_id: str) -> Response:
         ) from None
     client = g.get("cds_client")
     try:
+        # Cards this process issued in the last moments may still be queued: written first,
+        # they are known cards to the join below, not unknown ones.
+        store.card_log.flush()
         result = store_feedback(
             store.engine, service_id, items, client_iss=getattr(client, "iss", None)
         )
@@ -119,6 +122,7 @@ def analytics() -> Response:
             400, str(exc), expression=exc.parameter, reason="bad_period"
         ) from None
     try:
+        _store().card_log.flush()
         report = build_report(_store().engine, period)
     except SQLAlchemyError as exc:
         return _database_unavailable("analytics", exc)
