@@ -110,13 +110,16 @@ def foundational_measures(a: Assessment) -> Recommendation | None:
     level = a.latest_vitamin_d
     if level is not None:
         state = "is below" if below_target(level, th.vitamin_d_target_ng_ml) else "meets"
+        shown = result_text(level, th.vitamin_d_target_ng_ml)
         advice.append(
-            f"Latest 25(OH)D {result_text(level)} on {wording.day(level.source.date)} {state} "
-            "the target."
+            f"Latest 25(OH)D {shown} on {wording.day(level.source.date)} {state} the target."
         )
         evidence.append(
             Evidence(
-                "25-hydroxyvitamin D", result_text(level), level.source.date, level.source.reference
+                "25-hydroxyvitamin D",
+                shown,
+                level.source.date,
+                level.source.reference,
             )
         )
     for episode in (*calcium, *vitamin_d):

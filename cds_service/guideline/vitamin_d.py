@@ -25,7 +25,13 @@ def below_target(level: VitaminDLevel, target_ng_ml: float) -> bool:
     return False  # ">" or ">=": at least the value, never shown to be low
 
 
-def result_text(level: VitaminDLevel) -> str:
+def _converted(level: VitaminDLevel, target: float | None) -> str:
+    """ng/mL to one decimal, never rounded onto the other side of the target."""
+    below = None if target is None else (lambda v: v < target)
+    return wording.decimals(level.ng_per_ml, 1, below)
+
+
+def result_text(level: VitaminDLevel, target: float | None = None) -> str:
     """``45 nmol/L (= 18.0 ng/mL)`` or ``<8 ng/mL``: the value as reported, then converted."""
     comparator = (level.comparator or "").strip()
     if comparator == "=":
@@ -33,15 +39,15 @@ def result_text(level: VitaminDLevel) -> str:
     reported = f"{comparator}{wording.number(level.original_value)} {level.original_unit}".strip()
     if level.original_unit.replace(" ", "").lower() in ("ng/ml", "ug/l", "µg/l", "mcg/l"):
         return reported
-    return f"{reported} (= {comparator}{level.ng_per_ml:.1f} ng/mL)"
+    return f"{reported} (= {comparator}{_converted(level, target)} ng/mL)"
 
 
-def _conversion_note(level: VitaminDLevel) -> str | None:
+def _conversion_note(level: VitaminDLevel, target: float | None = None) -> str | None:
     unit = level.original_unit.replace(" ", "").lower()
     if unit in ("nmol/l", "umol/m3"):
         return (
             f"Converted: {wording.number(level.original_value)} nmol/L ÷ {NMOL_PER_NG} = "
-            f"{level.ng_per_ml:.1f} ng/mL."
+            f"{_converted(level, target)} ng/mL."
         )
     return None
 
@@ -128,11 +134,12 @@ def vitamin_d_card(a: Assessment) -> Recommendation | None:
     action = (
         "review vitamin D dose and adherence" if on_vitamin_d else "start vitamin D3 800 IU daily"
     )
+    shown = result_text(level, th.vitamin_d_target_ng_ml)
     advice = [
-        f"The latest 25-hydroxyvitamin D is **{result_text(level)}** on "
+        f"The latest 25-hydroxyvitamin D is **{shown}** on "
         f"{wording.day(level.source.date)}, below the target of ≥ {target} ng/mL.",
     ]
-    note = _conversion_note(level)
+    note = _conversion_note(level, th.vitamin_d_target_ng_ml)
     if note:
         advice.append(note)
     advice.extend(_analyte_notes(a, level))
@@ -150,14 +157,14 @@ def vitamin_d_card(a: Assessment) -> Recommendation | None:
         rule_id="R3",
         indicator=Indicator.WARNING,
         summary=wording.shorten(
-            f"25(OH)D {result_text(level)}, {wording.day(level.source.date)}, is below the "
+            f"25(OH)D {shown}, {wording.day(level.source.date)}, is below the "
             f"{target} ng/mL target: {action}"
         ),
         advice=tuple(advice),
         evidence=(
             Evidence(
                 "25-hydroxyvitamin D",
-                result_text(level),
+                shown,
                 level.source.date,
                 level.source.reference,
             ),

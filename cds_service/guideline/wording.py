@@ -20,10 +20,16 @@ def score(value: float, classify: Callable[[float], object] | None = None) -> st
     shown as it takes (−2.4999). ``classify`` maps a value to its class. Rules always compare
     the unrounded value.
     """
-    for places in range(2, 7):
-        shown = round(value, places)
+    return decimals(value, 2, classify)
+
+
+def decimals(value: float, places: int, classify: Callable[[float], object] | None = None) -> str:
+    """``value`` with at most ``places`` decimals, more only where fewer would change its class
+    (a 25(OH)D of 19.99 ng/mL is not shown as 20.0 beside "below the 20 ng/mL target")."""
+    for shown_places in range(places, 7):
+        shown = round(value, shown_places)
         if classify is None or classify(shown) == classify(value):
-            text = f"{shown:.{places}f}".rstrip("0")
+            text = f"{shown:.{shown_places}f}".rstrip("0")
             text = text + "0" if text.endswith(".") else text
             return ("0.0" if shown == 0 else text).replace("-", "\u2212")
     return repr(float(value)).replace("-", "\u2212")

@@ -156,3 +156,33 @@ def test_r2_r4_r6_no_advice_on_a_deceased_patients_chart(
     prefetch = _osteopenia_woman(pid, -2.7)
     prefetch["patient"].update(deceased)
     assert set(run(prefetch, pid)) == cards_expected
+
+
+def test_r3_converted_vitamin_d_just_below_target_never_reads_as_20(run: Run) -> None:
+    """49.9 nmol/L ÷ 2.496 = 19.99 ng/mL: below the 20 ng/mL target. Shown to one decimal it
+    would read "20.0 ng/mL ... is below the 20 ng/mL target"; it must read 19.99."""
+    pid = "r3-boundary-nmol"
+    cards = run(
+        fb.prefetch(
+            woman(pid, 62),
+            fb.t_score(pid, "femur", -1.8, LAST_MONTH),
+            fb.vitamin_d(pid, 49.9, LAST_MONTH, unit="nmol/L"),
+        ),
+        pid,
+    )
+    r3 = cards["R3"]
+    assert r3["indicator"] == "warning"
+    assert "49.9 nmol/L (= 19.99 ng/mL)" in r3["summary"]
+    for card in cards.values():
+        assert "20.0 ng/mL" not in card["summary"] + card["detail"]
+    # an ordinary conversion keeps one decimal: 45 nmol/L = 18.0 ng/mL
+    pid = "r3-45-nmol"
+    cards = run(
+        fb.prefetch(
+            woman(pid, 62),
+            fb.t_score(pid, "femur", -1.8, LAST_MONTH),
+            fb.vitamin_d(pid, 45, LAST_MONTH, unit="nmol/L"),
+        ),
+        pid,
+    )
+    assert "45 nmol/L (= 18.0 ng/mL)" in cards["R3"]["summary"]
