@@ -9,12 +9,12 @@ weekly tablets is on record.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+import orjson
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
@@ -190,6 +190,11 @@ def _template(kind: OrderKind) -> dict[str, Any]:
     return resource.model_dump(mode="json", exclude_none=True)
 
 
+@cache
+def _template_json(kind: OrderKind) -> bytes:
+    return orjson.dumps(_template(kind))
+
+
 def validate_all_templates() -> None:
     """Build every template now, so a broken template stops start-up, not a request."""
     for kind in OrderKind:
@@ -204,6 +209,8 @@ def draft_order(kind: OrderKind, patient_id: str) -> dict[str, Any]:
     """A fresh copy of the validated draft, for ``Patient/<patient_id>``."""
     if not _FHIR_ID.match(patient_id):
         raise ValueError("patient id is not a valid FHIR id")
-    resource = copy.deepcopy(_template(kind))
+    # Parsing the template's serialized form builds every object afresh (nothing is shared
+    # between requests) at a fraction of copy.deepcopy's cost.
+    resource: dict[str, Any] = orjson.loads(_template_json(kind))
     resource["subject"] = {"reference": f"Patient/{patient_id}"}
     return resource

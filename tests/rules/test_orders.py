@@ -62,3 +62,36 @@ def test_orders_are_independent_copies() -> None:
 def test_orders_refuse_an_invalid_patient_id(bad: str) -> None:
     with pytest.raises(ValueError):
         draft_order(OrderKind.DXA, bad)
+
+
+def _containers(value: object) -> list[object]:
+    found: list[object] = []
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict | list):
+            found.append(node)
+            stack.extend(node.values() if isinstance(node, dict) else node)
+    return found
+
+
+@pytest.mark.parametrize("kind", list(OrderKind))
+def test_orders_share_no_object_between_calls_and_match_the_template(kind: OrderKind) -> None:
+    first = draft_order(kind, "a")
+    second = draft_order(kind, "b")
+    assert {id(c) for c in _containers(first)}.isdisjoint(id(c) for c in _containers(second))
+    first.pop("subject")
+    second.pop("subject")
+    assert first == second
+    assert types_of(first) == types_of(second)
+    # Scribbling on every container of one draft leaves the next one untouched.
+    for node in _containers(first):
+        if isinstance(node, dict):
+            node["scribbled"] = True
+        else:
+            node.append("scribbled")
+    assert "scribbled" not in repr(draft_order(kind, "c"))
+
+
+def types_of(value: object) -> list[str]:
+    return [type(c).__name__ for c in _containers(value)]
