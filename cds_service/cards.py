@@ -16,6 +16,7 @@ from cds_service.guideline import wording
 from cds_service.guideline.recommendation import Evidence, Recommendation
 from cds_service.guideline.references import catalogue
 from cds_service.orders import draft_order, order_label
+from cds_service.service_response import without_empty_values
 
 RULE_SYSTEM = "urn:osteopenia-cds:rule"
 OVERRIDE_SYSTEM = "urn:osteopenia-cds:override-reason"
@@ -99,13 +100,7 @@ def _source(rec: Recommendation) -> dict[str, Any]:
 
 def _prune(value: Any) -> Any:
     """Drop None and empty strings, lists and objects, recursively."""
-    if isinstance(value, dict):
-        pruned = {k: _prune(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v not in (None, "", [], {})}
-    if isinstance(value, list):
-        items = [_prune(v) for v in value]
-        return [v for v in items if v not in (None, "", [], {})]
-    return value
+    return without_empty_values(value)
 
 
 def render_card(rec: Recommendation, patient_id: str) -> dict[str, Any]:
