@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,17 +144,40 @@ def _preferred(new: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
     return _rank(new) > _rank(old)
 
 
-def _subject_ids(resource: Mapping[str, Any], full_urls: Mapping[str, str]) -> Iterable[str]:
-    """Patient ids a resource points at through subject/patient (absent when unknown)."""
-    for name in SUBJECT_FIELDS:
-        ref = as_str(as_dict(resource.get(name)).get("reference"))
-        if not ref or ref.startswith("#"):
-            continue
-        if ref in full_urls:
-            ref = full_urls[ref]
-        relative = relative_reference(ref)
-        if relative and relative.startswith("Patient/"):
-            yield relative.split("/", 1)[1]
+class _SubjectCheck:
+    """Does a resource point, through subject/patient, at a patient other than ours?
+
+    Verdicts are remembered per reference string: a prefetch repeats one or two subject
+    references across all its resources, and resolving one takes a regular expression.
+    """
+
+    def __init__(self, full_urls: Mapping[str, str], accepted: set[str]) -> None:
+        self.full_urls = full_urls
+        self.accepted = accepted
+        self.verdicts: dict[str, bool] = {}
+
+    def about_another_patient(self, resource: Mapping[str, Any]) -> bool:
+        for name in SUBJECT_FIELDS:
+            holder = resource.get(name)
+            if not isinstance(holder, dict):
+                continue
+            ref = holder.get("reference")
+            if not isinstance(ref, str) or not ref or ref.startswith("#"):
+                continue
+            verdict = self.verdicts.get(ref)
+            if verdict is None:
+                verdict = self.verdicts[ref] = self._other_patient(ref)
+            if verdict:
+                return True
+        return False
+
+    def _other_patient(self, ref: str) -> bool:
+        relative = relative_reference(self.full_urls.get(ref, ref))
+        return bool(
+            relative
+            and relative.startswith("Patient/")
+            and relative.split("/", 1)[1] not in self.accepted
+        )
 
 
 def _observation_replacement_key(resource: Mapping[str, Any]) -> tuple[Any, ...] | None:
@@ -185,8 +208,9 @@ def build_pool(prefetch: Any, patient_id: str, notes: Notes) -> Pool:
     other_patient = 0
     replaced_keys: set[tuple[Any, ...]] = set()
     kept: list[dict[str, Any]] = []
+    subjects = _SubjectCheck(collector.full_urls, accepted)
     for resource in resources:
-        if any(pid not in accepted for pid in _subject_ids(resource, collector.full_urls)):
+        if subjects.about_another_patient(resource):
             other_patient += 1
             continue
         if not _passes_hygiene(resource):
