@@ -53,7 +53,8 @@ def treatment_criteria(a: Assessment) -> list[Criterion]:
             short = f"earlier T {wording.score(c.prior_score.value, c.t_class)}"
             evidence = (score_evidence(c.prior_score, "Earlier T-score", c.t_class),)
         elif c.diagnosis is not None:
-            short = f"osteoporosis {c.diagnosis.code}, {wording.day(c.diagnosis.source.date)}"
+            coded = wording.code(c.diagnosis.system, c.diagnosis.code)
+            short = f"osteoporosis {coded}, {wording.day(c.diagnosis.source.date)}"
             evidence = c.evidence()
         else:
             short = "osteoporosis"
@@ -96,10 +97,16 @@ def treatment_indicated(a: Assessment) -> Recommendation | None:
     if not criteria:
         return None
     th = a.thresholds
-    shorts = "; ".join(c.short for c in criteria[:2])
-    summary = wording.shorten(
-        f"Treatment indicated ({shorts}): offer an oral bisphosphonate (alendronate or risedronate)"
-    )
+    # name two criteria when they fit; never cut the recommendation itself off the summary
+    for shown in (2, 1):
+        shorts = "; ".join(c.short for c in criteria[:shown])
+        summary = (
+            f"Treatment indicated ({shorts}): offer an oral bisphosphonate "
+            "(alendronate or risedronate)"
+        )
+        if len(summary) < 140:
+            break
+    summary = wording.shorten(summary)
     advice = [
         "Drug treatment to reduce fracture risk is indicated. Criteria met:",
         *(f"- {c.sentence}" for c in criteria),

@@ -186,3 +186,27 @@ def test_r3_converted_vitamin_d_just_below_target_never_reads_as_20(run: Run) ->
         pid,
     )
     assert "45 nmol/L (= 18.0 ng/mL)" in cards["R3"]["summary"]
+
+
+def test_r4_summary_keeps_the_recommendation_when_two_criteria_are_long(run: Run) -> None:
+    """CMS249 "OsteoFracturesDurMP": 203444008 (postoophorectomy osteoporosis with pathological
+    fracture) is both a coded osteoporotic fracture and an osteoporosis diagnosis. Naming both
+    criteria cut the summary to "...: offer an oral…"; the drug advice must stay whole."""
+    pid = "r4-long-criteria"
+    cards = run(
+        fb.prefetch(
+            woman(pid, 62),
+            fb.condition(
+                pid,
+                fb.SNOMED,
+                "203444008",
+                "Postoophorectomy osteoporosis with pathological fracture (disorder)",
+                LAST_MONTH,
+            ),
+            fb.vitamin_d(pid, 32, LAST_MONTH),
+        ),
+        pid,
+    )
+    summary = cards["R4"]["summary"]
+    assert summary.endswith("offer an oral bisphosphonate (alendronate or risedronate)")
+    assert summary.startswith("Treatment indicated (osteoporotic fragility fracture")
