@@ -87,7 +87,8 @@ class Classification:
             return f"{name} ({fracture_phrase(fracture)})"
         if self.basis is Basis.DIAGNOSIS and self.diagnosis is not None:
             when = wording.day(self.diagnosis.source.date)
-            return f"{name} (diagnosis {self.diagnosis.code}, {when})"
+            coded = wording.code(self.diagnosis.system, self.diagnosis.code)
+            return f"{name} (diagnosis {coded}, {when})"
         return name
 
     def evidence(self) -> tuple[Evidence, ...]:
@@ -105,7 +106,10 @@ class Classification:
             label = d.source.display or d.kind.value
             items.append(
                 Evidence(
-                    f"Diagnosis: {label}", f"{d.system}|{d.code}", d.source.date, d.source.reference
+                    f"Diagnosis: {label}",
+                    wording.code(d.system, d.code),
+                    d.source.date,
+                    d.source.reference,
                 )
             )
         for fracture in self.fragility_fractures:

@@ -144,7 +144,7 @@ def test_r1_osteoporosis_code_with_normal_dxa_stays_osteoporosis(run: Run) -> No
         ),
         pid,
     )
-    assert cards["R2"]["summary"].startswith("Osteoporosis (diagnosis M81.0")
+    assert cards["R2"]["summary"].startswith("Osteoporosis (diagnosis ICD-10-CM M81.0")
 
 
 def test_r1_osteopenia_condition_without_dxa_counts(run: Run) -> None:
