@@ -41,19 +41,41 @@ class Value:
     unit_text: str  # the human unit if given, else the code
 
 
+def _interest_code(concept: Any) -> str | None:
+    """The first LOINC code of interest among the concept's codings (``loinc_codes`` order).
+
+    Most Observations carry no code of interest; testing the raw code against the set
+    first skips normalising every coding of every vital sign. For LOINC the normalised code
+    is the stripped code, so the test is exact.
+    """
+    if not isinstance(concept, dict):
+        return None
+    coding_list = concept.get("coding")
+    if not isinstance(coding_list, list):
+        return None
+    for coding in coding_list:
+        if not isinstance(coding, dict):
+            continue
+        code, system = coding.get("code"), coding.get("system")
+        if not isinstance(code, str) or not code or not isinstance(system, str):
+            continue
+        stripped = code.strip()
+        if stripped in _INTEREST and codes.normalise_system(system) == codes.LOINC:
+            return stripped
+    return None
+
+
 def _hits(resource: dict[str, Any]) -> tuple[tuple[str, dict[str, Any]], ...]:
     hits: list[tuple[str, dict[str, Any]]] = []
-    for code in loinc_codes(resource.get("code")):
-        if code in _INTEREST:
-            hits.append((code, resource))
-            break
+    code = _interest_code(resource.get("code"))
+    if code is not None:
+        hits.append((code, resource))
     for component in as_list(resource.get("component")):
         if not isinstance(component, dict):
             continue
-        for code in loinc_codes(component.get("code")):
-            if code in _INTEREST:
-                hits.append((code, component))
-                break
+        code = _interest_code(component.get("code"))
+        if code is not None:
+            hits.append((code, component))
     return tuple(hits)
 
 
@@ -62,6 +84,16 @@ def _item(resource: dict[str, Any], reference: str, fallback: date | None) -> Ob
     if not hits:
         return None
     return ObsItem(resource, reference, fallback, hits, frozenset(code for code, _ in hits))
+
+
+def _pooled_item(resource: dict[str, Any], fallback: date | None) -> ObsItem | None:
+    """``_item`` for a pooled Observation, naming it only when it is of interest."""
+    hits = _hits(resource)
+    if not hits:
+        return None
+    return ObsItem(
+        resource, reference_of(resource), fallback, hits, frozenset(code for code, _ in hits)
+    )
 
 
 def observation_date(resource: dict[str, Any]) -> tuple[date | None, bool]:
@@ -113,7 +145,7 @@ def collect(pool: Pool) -> list[ObsItem]:
     items = [
         item
         for resource in pool.of_type("Observation")
-        if (item := _item(resource, reference_of(resource), fallback.get(id(resource))))
+        if (item := _pooled_item(resource, fallback.get(id(resource))))
     ]
     return items + extra
 
