@@ -5,6 +5,7 @@ from __future__ import annotations
 from . import wording
 from .assessment import Assessment
 from .classification import BoneStatus
+from .duration import stopped_denosumab
 from .recommendation import Indicator, Link, Recommendation
 
 FRAX_US_URL = "https://frax.shef.ac.uk/FRAX/tool.aspx?country=9"
@@ -19,6 +20,10 @@ def fracture_risk_not_assessed(a: Assessment) -> Recommendation | None:
     th = a.thresholds
     # FRAX is not calibrated below 40 (e.g. a 35-year-old after premature menopause)
     if a.eligibility.age is None or a.eligibility.age < th.frax_min_age_years:
+        return None
+    # After denosumab a follow-on bisphosphonate is needed whatever the FRAX (R7 warns):
+    # "treatment depends on fracture risk" would contradict it
+    if stopped_denosumab(a) is not None:
         return None
     return Recommendation(
         rule_id="R5",

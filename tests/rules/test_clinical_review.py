@@ -210,3 +210,23 @@ def test_r4_summary_keeps_the_recommendation_when_two_criteria_are_long(run: Run
     summary = cards["R4"]["summary"]
     assert summary.endswith("offer an oral bisphosphonate (alendronate or risedronate)")
     assert summary.startswith("Treatment indicated (osteoporotic fragility fracture")
+
+
+def test_r5_no_frax_card_after_denosumab_was_stopped(run: Run) -> None:
+    """Osteopenia after denosumab stopped a year ago with nothing after it: R7 warns that a
+    follow-on bisphosphonate is needed now. R5's "treatment depends on fracture risk, calculate
+    FRAX to decide" would contradict it (and FRAX is for untreated patients)."""
+    pid = "r5-after-denosumab"
+    cards = run(
+        _osteopenia_woman(
+            pid,
+            -1.8,
+            66,
+            fb.medication_request(
+                pid, "993449", "denosumab", months_ago(24), months_ago(12), status="completed"
+            ),
+        ),
+        pid,
+    )
+    assert set(cards) == {"R2", "R7"}
+    assert cards["R7"]["indicator"] == "warning"
