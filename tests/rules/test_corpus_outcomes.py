@@ -252,11 +252,19 @@ CMS249_EXPECTED = {
 }
 
 
+# Mid-period every diagnosis above is already on record except the fracture of 2025-12-31.
+MID_PERIOD = date(2025, 6, 30)
+CMS249_NOT_YET_ON_RECORD = {"b37d7d0c"}
+
+
+@pytest.mark.parametrize("as_of", [MID_PERIOD, ECQM_AS_OF], ids=str)
 @pytest.mark.parametrize("folder", _ecqm_folders(CMS249), ids=lambda p: p.name[:8])
-def test_cms249_women_under_65(engine: Engine, folder: Path) -> None:
+def test_cms249_women_under_65(engine: Engine, folder: Path, as_of: date) -> None:
     prefetch, pid = _ecqm(folder)
-    cards = _cards(engine, prefetch, pid, ECQM_AS_OF)
+    cards = _cards(engine, prefetch, pid, as_of)
     expected = CMS249_EXPECTED.get(folder.name[:8], set())
+    if as_of == MID_PERIOD and folder.name[:8] in CMS249_NOT_YET_ON_RECORD:
+        expected = set()
     assert set(cards) == expected
     if expected:
         assert "1,000 mg/day" in cards["R2"]["detail"]  # a woman of 50
@@ -292,12 +300,13 @@ def test_cms249_frax_8_4_percent_is_read_and_below_every_threshold(engine: Engin
     assert set(cards) == {"R2", "R3"}
 
 
+@pytest.mark.parametrize("as_of", [MID_PERIOD, ECQM_AS_OF], ids=str)
 @pytest.mark.parametrize("folder", _ecqm_folders(CMS645), ids=lambda p: p.name[:8])
-def test_cms645_men_on_androgen_deprivation(engine: Engine, folder: Path) -> None:
+def test_cms645_men_on_androgen_deprivation(engine: Engine, folder: Path, as_of: date) -> None:
     """Men with prostate cancer on ADT. Their DXA Observations carry no value (or a wrong
     code, 38250-5, under a T-score display), so no T-score, no diagnosis of low bone mass,
     no fracture: no card (R8 speaks only for low bone mass)."""
     prefetch, pid = _ecqm(folder)
-    facts = fhir_mappings.build_facts(prefetch, patient_id=pid, as_of=ECQM_AS_OF)
+    facts = fhir_mappings.build_facts(prefetch, patient_id=pid, as_of=as_of)
     assert facts.bone_density_scores == []
-    assert _cards(engine, prefetch, pid, ECQM_AS_OF) == {}
+    assert _cards(engine, prefetch, pid, as_of) == {}
