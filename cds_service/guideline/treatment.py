@@ -9,7 +9,6 @@ from fhir_mappings.facts import DrugClass, FraxKind, FraxRisk
 from . import wording
 from .assessment import Assessment
 from .classification import Basis, BoneStatus, fracture_evidence, fracture_phrase, score_evidence
-from .duration import stopped_denosumab
 from .recommendation import Evidence, Indicator, OrderKind, Recommendation, SelectionBehavior
 from .therapy import episodes
 from .vitamin_d import below_target
@@ -135,11 +134,13 @@ def treatment_indicated(a: Assessment) -> Recommendation | None:
             "Anabolic therapy (teriparatide, abaloparatide or romosozumab) has ended: follow it "
             "with an antiresorptive without delay to keep the gain in bone density."
         )
-    denosumab = stopped_denosumab(a)
-    if denosumab is not None:
+    # Any denosumab no longer covering today, also within the weeks before R7 calls it stopped
+    # (the next injection merely late): the choice is a transition, not a first treatment.
+    if episodes(a.facts, {DrugClass.DENOSUMAB}):
         advice.append(
-            "This is a **transition after denosumab**, not a first treatment: start the "
-            "bisphosphonate promptly to prevent rebound bone loss."
+            "This is a **transition after denosumab**, not a first treatment: give the next "
+            "denosumab injection or start the bisphosphonate now, without a gap, to prevent "
+            "rebound bone loss and vertebral fractures."
         )
     evidence: list[Evidence] = []
     for criterion in criteria:

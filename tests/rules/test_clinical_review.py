@@ -10,7 +10,7 @@ from cds_service.guideline.thresholds import load_thresholds
 
 from . import fhir_builders as fb
 from .conftest import Run
-from .people import LAST_MONTH, months_ago, woman
+from .people import LAST_MONTH, days_ago, months_ago, woman
 
 TH = load_thresholds()
 
@@ -230,3 +230,23 @@ def test_r5_no_frax_card_after_denosumab_was_stopped(run: Run) -> None:
     )
     assert set(cards) == {"R2", "R7"}
     assert cards["R7"]["indicator"] == "warning"
+
+
+def test_r4_late_denosumab_injection_is_a_transition_not_a_first_treatment(run: Run) -> None:
+    """Last denosumab injection 200 days ago: its 6-month cover ended 17 days ago, inside the
+    grace before R7 calls it stopped. R4 (osteoporosis, no current therapy) must not read as
+    first-line treatment of a naive patient (clinical-research.md §4.17)."""
+    pid = "r4-denosumab-late"
+    dose = days_ago(200)
+    cards = run(
+        _osteopenia_woman(
+            pid,
+            -2.7,
+            70,
+            fb.medication_statement(pid, "993449", "denosumab", dose, dose, "completed"),
+        ),
+        pid,
+    )
+    assert "R7" not in cards  # not yet "stopped"
+    assert "transition after denosumab" in cards["R4"]["detail"]
+    assert "next denosumab injection" in cards["R4"]["detail"]
