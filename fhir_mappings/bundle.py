@@ -84,6 +84,7 @@ class _Collector:
         self.resources: dict[str, dict[str, Any]] = {}  # "Type/id" → resource
         self.anonymous: list[dict[str, Any]] = []  # resources without an id
         self.full_urls: dict[str, str] = {}  # fullUrl → "Type/id"
+        self.valid_types: set[str] = set()  # resourceType values that passed the check
 
     def collect(self, value: Any, depth: int = 0) -> None:
         if value is None:
@@ -116,8 +117,12 @@ class _Collector:
 
     def add(self, resource: dict[str, Any], full_url: str | None) -> None:
         rtype = resource.get("resourceType")
-        if not isinstance(rtype, str) or not _TYPE.match(rtype) or rtype == "OperationOutcome":
+        if not isinstance(rtype, str):
             return
+        if rtype not in self.valid_types:  # a prefetch repeats a handful of types
+            if not _TYPE.match(rtype) or rtype == "OperationOutcome":
+                return
+            self.valid_types.add(rtype)
         rid = resource.get("id")
         if not isinstance(rid, str) or not rid or len(rid) > 128:
             self.anonymous.append(resource)
@@ -213,9 +218,10 @@ def build_pool(prefetch: Any, patient_id: str, notes: Notes) -> Pool:
         if subjects.about_another_patient(resource):
             other_patient += 1
             continue
-        if not _passes_hygiene(resource):
+        status = status_code(resource)  # read once: hygiene and replacement both need it
+        if not _passes_hygiene(resource, status):
             continue
-        if resource["resourceType"] == "Observation" and status_code(resource) in REPLACING_STATUS:
+        if resource["resourceType"] == "Observation" and status in REPLACING_STATUS:
             key = _observation_replacement_key(resource)
             if key is not None:
                 replaced_keys.add(key)
@@ -247,9 +253,9 @@ def build_pool(prefetch: Any, patient_id: str, notes: Notes) -> Pool:
     return pool
 
 
-def _passes_hygiene(resource: dict[str, Any]) -> bool:
+def _passes_hygiene(resource: dict[str, Any], status: str | None) -> bool:
     ignored = IGNORED_STATUS.get(resource["resourceType"], _IGNORED_ALL)
-    if status_code(resource) in ignored:
+    if status in ignored:
         return False
     if resource["resourceType"] == "Condition":
         return not (concept_status(resource, "verificationStatus") & IGNORED_VERIFICATION)
