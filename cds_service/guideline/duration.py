@@ -159,5 +159,8 @@ def duration_review(a: Assessment) -> Recommendation | None:
         summary=wording.shorten("; ".join(parts)),
         advice=tuple(advice),
         evidence=tuple(evidence),
-        references=("ASBMR2016", "ACP2023", "ENDO2020", "BHOF2022"),
+        # the Endocrine Society update is cited for its denosumab advice only
+        references=("ASBMR2016", "ACP2023")
+        + (("ENDO2020",) if denosumab is not None else ())
+        + ("BHOF2022",),
     )

@@ -250,3 +250,34 @@ def test_r4_late_denosumab_injection_is_a_transition_not_a_first_treatment(run: 
     assert "R7" not in cards  # not yet "stopped"
     assert "transition after denosumab" in cards["R4"]["detail"]
     assert "next denosumab injection" in cards["R4"]["detail"]
+
+
+def test_r7_alendronate_review_cites_no_denosumab_guideline(run: Run) -> None:
+    """An alendronate-only review cited the Endocrine Society's denosumab update; the
+    references must be those the card's advice rests on (ASBMR 2016, ACP 2023, BHOF 2022)."""
+    pid = "r7-references"
+    cards = run(
+        _osteopenia_woman(
+            pid,
+            -3.6,
+            75,
+            fb.medication_request(
+                pid, "904419", "Alendronic acid 10 MG Oral Tablet", months_ago(66)
+            ),
+        ),
+        pid,
+    )
+    references = cards["R7"]["detail"].split("**References:**")[1]
+    assert "denosumab" not in references.lower()
+    assert "ASBMR" in references and "American College of Physicians" in references
+    pid = "r7-references-denosumab"
+    cards = run(
+        _osteopenia_woman(
+            pid,
+            -2.7,
+            70,
+            fb.medication_statement(pid, "993449", "denosumab", days_ago(400), days_ago(400)),
+        ),
+        pid,
+    )
+    assert "(denosumab)" in cards["R7"]["detail"].split("**References:**")[1]
