@@ -37,6 +37,7 @@ class Thresholds:
     frax_hip_treatment_percent: float
     vitamin_d_target_ng_ml: float
     vitamin_d_recency_days: int
+    vitamin_d_severe_ng_ml: float
     calcium_mg_women_under_51: int
     calcium_mg_women_51_plus: int
     calcium_mg_men_under_71: int

@@ -153,6 +153,14 @@ def vitamin_d_card(a: Assessment) -> Recommendation | None:
         ),
         common,
     ]
+    if level.ng_per_ml < th.vitamin_d_severe_ng_ml and (level.comparator or "") not in (">", ">="):
+        # the draft is a maintenance dose; a severely deficient patient needs repletion first
+        advice.insert(
+            -1,
+            f"Below {wording.number(th.vitamin_d_severe_ng_ml)} ng/mL the deficiency is severe "
+            "(IOM 2011): 800 IU daily is a maintenance dose, so adjust the draft to a repletion "
+            "course before maintenance, and check serum calcium.",
+        )
     return Recommendation(
         rule_id="R3",
         indicator=Indicator.WARNING,

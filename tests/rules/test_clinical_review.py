@@ -281,3 +281,22 @@ def test_r7_alendronate_review_cites_no_denosumab_guideline(run: Run) -> None:
         pid,
     )
     assert "(denosumab)" in cards["R7"]["detail"].split("**References:**")[1]
+
+
+@pytest.mark.parametrize(("value", "severe"), [(8.0, True), (11.9, True), (12.0, False)])
+def test_r3_severe_deficiency_is_not_left_on_a_maintenance_dose(
+    run: Run, value: float, severe: bool
+) -> None:
+    """25(OH)D below 12 ng/mL (IOM 2011: risk of deficiency): the 800 IU daily draft is a
+    maintenance dose; the card must say a repletion course is needed first."""
+    pid = f"r3-severe-{value}".replace(".", "-")
+    cards = run(
+        fb.prefetch(
+            woman(pid, 66),
+            fb.t_score(pid, "femur", -1.8, LAST_MONTH),
+            fb.vitamin_d(pid, value, LAST_MONTH),
+        ),
+        pid,
+    )
+    assert cards["R3"]["indicator"] == "warning"
+    assert ("repletion course" in cards["R3"]["detail"]) is severe
