@@ -131,9 +131,16 @@ def vitamin_d_card(a: Assessment) -> Recommendation | None:
     if not below_target(level, th.vitamin_d_target_ng_ml):
         return None
     on_vitamin_d = bool(current_episodes(a.facts, {DrugClass.VITAMIN_D}, a.as_of, th))
-    action = (
-        "review vitamin D dose and adherence" if on_vitamin_d else "start vitamin D3 800 IU daily"
+    severe = level.ng_per_ml < th.vitamin_d_severe_ng_ml and (level.comparator or "") not in (
+        ">",
+        ">=",
     )
+    if on_vitamin_d:
+        action = "review vitamin D dose and adherence"
+    elif severe:
+        action = "replete vitamin D, then 800 IU daily"
+    else:
+        action = "start vitamin D3 800 IU daily"
     shown = result_text(level, th.vitamin_d_target_ng_ml)
     advice = [
         f"The latest 25-hydroxyvitamin D is **{shown}** on "
@@ -153,7 +160,7 @@ def vitamin_d_card(a: Assessment) -> Recommendation | None:
         ),
         common,
     ]
-    if level.ng_per_ml < th.vitamin_d_severe_ng_ml and (level.comparator or "") not in (">", ">="):
+    if severe:
         # the draft is a maintenance dose; a severely deficient patient needs repletion first
         advice.insert(
             -1,

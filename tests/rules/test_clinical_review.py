@@ -300,3 +300,4 @@ def test_r3_severe_deficiency_is_not_left_on_a_maintenance_dose(
     )
     assert cards["R3"]["indicator"] == "warning"
     assert ("repletion course" in cards["R3"]["detail"]) is severe
+    assert ("replete vitamin D" in cards["R3"]["summary"]) is severe
