@@ -9,6 +9,7 @@ token is sent only to the request's own ``fhirServer`` origin and never logged.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -73,10 +74,28 @@ class FhirPagingError(FhirFetchError):
 
 
 class Deadline:
-    """A point in time shared by all fetches of one hook request."""
+    """The time and the bytes all fetches of one hook request may use together.
 
-    def __init__(self, seconds: float) -> None:
+    The byte budget is shared because parsing JSON holds the interpreter and cannot be
+    interrupted: a per-response cap alone lets several large answers, parsed side by side,
+    run far past the deadline.
+    """
+
+    def __init__(self, seconds: float, max_bytes: int | None = None) -> None:
         self.expires_at = time.monotonic() + seconds
+        self._bytes_left = max_bytes
+        self._lock = threading.Lock()
+
+    def spend_bytes(self, count: int) -> None:
+        if self._bytes_left is None:
+            return
+        with self._lock:
+            self._bytes_left -= count
+            exhausted = self._bytes_left < 0
+        if exhausted:
+            raise FhirResponseTooLarge(
+                "the FHIR server's answers to this request together exceed the configured cap"
+            )
 
     def remaining(self) -> float:
         return self.expires_at - time.monotonic()
@@ -194,6 +213,7 @@ class FhirClient:
             body = json.loads(raw)
         except (ValueError, RecursionError) as exc:
             raise FhirInvalidResponse() from exc
+        deadline.check()  # a large answer may have taken the rest of the time to parse
         if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
             raise FhirInvalidResponse("the answer is JSON but not a FHIR resource")
         if body["resourceType"] == "OperationOutcome":
@@ -215,6 +235,7 @@ class FhirClient:
                 size += len(chunk)
                 if size > cap:
                     raise FhirResponseTooLarge()
+                deadline.spend_bytes(len(chunk))
                 deadline.check()
                 chunks.append(chunk)
         except (requests.Timeout, urllib3.exceptions.TimeoutError) as exc:

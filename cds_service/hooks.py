@@ -104,6 +104,7 @@ def complete_prefetch(
             access_token=auth.access_token if auth else None,
             client=client,
             deadline_seconds=settings.fetch_deadline_seconds,
+            max_bytes=settings.fhir_max_response_bytes,
             refusal=refusal,
         )
     except PrefetchUnavailable as exc:

@@ -129,12 +129,14 @@ def resolve_prefetch(
     access_token: str | None,
     client: FhirClient,
     deadline_seconds: float,
+    max_bytes: int | None = None,
     refusal: str | None = None,
     max_workers: int = 4,
 ) -> dict[str, Any]:
     """Complete the plan by fetching the missing keys; raise ``PrefetchUnavailable`` if not.
 
-    ``refusal`` explains why ``fhir_server`` may not be used (None: it may).
+    ``refusal`` explains why ``fhir_server`` may not be used (None: it may); ``max_bytes``
+    caps what all the fetches of this request may read together.
     """
     data = dict(plan.supplied)
     if not plan.to_fetch:
@@ -153,7 +155,7 @@ def resolve_prefetch(
         except UnresolvableToken as exc:
             failures[key] = _with_client_error(plan, key, str(exc))
 
-    deadline = Deadline(deadline_seconds)
+    deadline = Deadline(deadline_seconds, max_bytes)
     if queries:
         workers = max(1, min(max_workers, len(queries)))
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fhir-fetch")

@@ -77,7 +77,7 @@ class Settings:
     fhir_connect_timeout: float = 3.0
     fhir_read_timeout: float = 5.0
     fhir_max_pages: int = 20
-    fhir_max_response_bytes: int = 20 * 1024 * 1024
+    fhir_max_response_bytes: int = 20 * 1024 * 1024  # all answers of one hook call together
     fhir_servers: tuple[str, ...] = ()  # allow-list when authentication is off
 
     # CORS

@@ -96,3 +96,22 @@ def test_authorization_repr_hides_the_token() -> None:
 
     auth = FhirAuthorization(TOKEN, "Bearer", 300, "patient/*.read", "me", None)
     assert TOKEN not in repr(auth)
+
+
+@responses.activate
+def test_the_byte_cap_is_shared_by_all_fetches_of_one_request(client: FhirClient) -> None:
+    """Each answer fits the cap alone; together they exceed the request's budget."""
+    padding = "x" * 1500
+    for n in (1, 2, 3):
+        responses.get(
+            f"{FHIR_BASE}/Patient/{n}",
+            json={"resourceType": "Patient", "id": str(n), "text": {"div": padding}},
+        )
+    deadline = Deadline(5, max_bytes=4096)
+    client.fetch(FHIR_BASE, "Patient/1", access_token=None, deadline=deadline)
+    client.fetch(FHIR_BASE, "Patient/2", access_token=None, deadline=deadline)
+    with pytest.raises(FhirResponseTooLarge):
+        client.fetch(FHIR_BASE, "Patient/3", access_token=None, deadline=deadline)
+    # a request of its own starts with the whole budget again
+    fresh = Deadline(5, max_bytes=4096)
+    assert client.fetch(FHIR_BASE, "Patient/3", access_token=None, deadline=fresh)["id"] == "3"
