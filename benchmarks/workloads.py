@@ -24,7 +24,7 @@ from tests.support.fhir_server import SYNTHEA_FIXTURES, RunningFhirServer
 
 SERVICE_ID = "osteopenia-management"
 HOOK = "patient-view"
-TYPICAL_BUNDLE = SYNTHEA_FIXTURES / "Gustavo_Olson_ccc11b20-cd0d-4197-8b25-6a01fce1372e.json"
+TYPICAL_BUNDLE = SYNTHEA_FIXTURES / "Gayla_Ferry_259bc6c6-9c1d-43e9-bd25-7539cf07f8ac.json"
 LARGEST_BUNDLE = SYNTHEA_FIXTURES / "Hallie_Hoeger_62a0b57c-4129-43d9-b787-bcf7ad4fa654.json"
 GENERATED_SIZES = (10, 100, 1_000, 10_000)
 HTTP_OBSERVATION_COUNTS = (20, 105, 297)
@@ -188,14 +188,22 @@ def observation_sized_prefetch(
 
 
 def last_record_date(bundle_path: Path) -> date:
-    """The last clinical date in a Synthea bundle: the benchmark evaluates "as of" then."""
+    """The last clinical date in a Synthea bundle while the patient lived: the benchmark
+    evaluates "as of" then, so the rules speak (a deceased patient gets no cards)."""
     bundle = json.loads(bundle_path.read_text())
     dates = [
         e["resource"].get("effectiveDateTime", "")[:10]
         for e in bundle["entry"]
         if e["resource"]["resourceType"] == "Observation"
     ]
-    return date.fromisoformat(max(d for d in dates if d))
+    last = date.fromisoformat(max(d for d in dates if d))
+    patient = next(
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+    )
+    died = patient.get("deceasedDateTime")
+    if isinstance(died, str):
+        last = min(last, date.fromisoformat(died[:10]) - timedelta(days=1))
+    return last
 
 
 def synthea_workload(
