@@ -161,7 +161,11 @@ def run_inprocess_and_fallback(run: Run, run_dir: Path) -> dict[str, wl.Workload
         typical_id, largest_id = fhir.patient_ids
         _say("building requests from the test FHIR server")
         typical = wl.synthea_workload(
-            "typical: Synthea, discovery prefetch", fhir, typical_id, wl.TYPICAL_BUNDLE
+            "typical: Synthea, discovery prefetch",
+            fhir,
+            typical_id,
+            wl.TYPICAL_BUNDLE,
+            alive=True,
         )
         largest = wl.synthea_workload(
             "largest Synthea, unfiltered prefetch",
