@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from tests.security.conftest import (
     jwk_set,
     write_issuers,
 )
+from tests.support.net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -193,12 +193,6 @@ def test_create_app_under_gunicorn_without_the_gate_refuses(
     assert make_secure_app(None) is not None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _gunicorn(
     tmp_path: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.Popen[str]:
@@ -216,7 +210,7 @@ def _gunicorn(
 
 
 def test_real_gunicorn_with_the_gate_serves_loopback_with_auth_off(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     proc = _gunicorn(
         tmp_path,
         "-c",
@@ -246,7 +240,7 @@ def test_real_gunicorn_with_the_gate_serves_loopback_with_auth_off(tmp_path: Pat
 
 
 def test_real_gunicorn_without_the_gate_does_not_serve(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     proc = _gunicorn(tmp_path, "--bind", f"127.0.0.1:{port}", "tests.security.wsgi_stub:build()")
     try:
         output, _ = proc.communicate(timeout=60)

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.net import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SEED_REQUEST = ROOT / "tests" / "rules" / "requests" / "seed_osteopenia_frax_hip_02.json"
@@ -37,12 +39,6 @@ def _instruction(name: str) -> str:
 def _exec_form(instruction: str) -> list[str]:
     """The JSON array of a CMD (or of HEALTHCHECK ... CMD [...])."""
     return json.loads(instruction[instruction.index("[") :])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +108,7 @@ def test_cmd_refuses_to_listen_on_all_interfaces_without_issuers(
 @pytest.fixture
 def serving(installed: Path, tmp_path: Path) -> Iterator[int]:
     """The image's CMD, bound to a loopback port instead of 0.0.0.0:8080."""
-    port = _free_port()
+    port = free_port()
     command = [
         part.replace("0.0.0.0:8080", f"127.0.0.1:{port}")
         for part in _exec_form(_instruction("CMD"))
@@ -171,7 +167,7 @@ def test_healthcheck_command_passes_against_the_running_service(serving: int) ->
 
 
 def test_healthcheck_command_fails_when_nothing_listens() -> None:
-    port = _free_port()
+    port = free_port()
     command = [
         part.replace(":8080/", f":{port}/") for part in _exec_form(_instruction("HEALTHCHECK"))
     ]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,17 +23,12 @@ from cds_service.settings import Settings
 from cds_service.store import open_store
 from cds_service.store.models import feedback
 from tests.store.conftest import FEEDBACK_URL, overridden
+from tests.support.net import free_port
 
 CLIENTS = 4
 BATCH = 5
 KILL_AFTER_ACKED_BATCHES = 60
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _environment(settings: Settings) -> dict[str, str]:
@@ -92,7 +86,7 @@ def test_sigkill_while_streaming_feedback_loses_no_acknowledged_feedback(
     store_settings: Settings, tmp_path: Path
 ) -> None:
     open_store(store_settings).close()  # schema in place before the workers race for it
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "gunicorn.log"
     with log.open("wb") as log_file:

@@ -13,13 +13,14 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
 from pathlib import Path
 
 import psycopg
+
+from tests.support.net import free_port
 
 
 def _bin_dir() -> Path:
@@ -37,12 +38,6 @@ def _bin_dir() -> Path:
     raise RuntimeError("PostgreSQL server binaries not found; run tests/support/ensure_postgres.sh")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class PostgresServer:
     def __init__(self) -> None:
         self.bin_dir = _bin_dir()
@@ -50,7 +45,7 @@ class PostgresServer:
         self.data_dir = self.root / "data"
         self.socket_dir = self.root / "socket"
         self.log_file = self.root / "server.log"
-        self.port = _free_port()
+        self.port = free_port()
         self._as_postgres = os.geteuid() == 0
         self._started = False
 
