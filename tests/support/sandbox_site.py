@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 import http.server
-import threading
 from pathlib import Path
-from types import TracebackType
+
+from tests.support.background_server import BackgroundServer
 
 
 class _SandboxHandler(http.server.SimpleHTTPRequestHandler):
@@ -30,7 +30,7 @@ class _SandboxHandler(http.server.SimpleHTTPRequestHandler):
         pass  # the browser's network log is what the tests read
 
 
-class SandboxSite:
+class SandboxSite(BackgroundServer):
     """``with SandboxSite(build_dir) as site: site.url`` -> http://127.0.0.1:PORT"""
 
     def __init__(self, build_dir: Path) -> None:
@@ -38,33 +38,11 @@ class SandboxSite:
         if not index.is_file():
             raise FileNotFoundError(f"{build_dir} is not a sandbox build: no index.html")
         handler = functools.partial(_SandboxHandler, directory=str(build_dir))
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="sandbox-site", daemon=True
-        )
+        self._http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._http.daemon_threads = True
+        super().__init__(self._http, name="sandbox-site", join_timeout=5)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
+        host, port = self._http.server_address[:2]
         return f"http://{host}:{port}"
-
-    def start(self) -> SandboxSite:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> SandboxSite:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
