@@ -322,9 +322,10 @@ def _concurrently(n: int, url: str, headers: dict[str, str]) -> list[tuple[int, 
 
 
 def test_replay_refused_by_any_gunicorn_worker(tmp_path: Path, keys: Keys) -> None:
-    from tests.security.test_startup import _free_port, _gunicorn
+    from tests.security.test_startup import _gunicorn
+    from tests.support.net import free_port
 
-    port = _free_port()
+    port = free_port()
     issuers = write_issuers(
         tmp_path / "issuers.json",
         [{"iss": EHR_A, "jwks": jwk_set(keys.a_es), "fhir_servers": []}],
