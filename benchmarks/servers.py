@@ -67,20 +67,26 @@ def _env_pairs(value: str) -> dict[str, str]:
     return dict(w.split("=", 1) for w in words if "=" in w)
 
 
-def _strip_bind_and_app(words: list[str]) -> list[str]:
-    """gunicorn options without --bind/-b and without the trailing app module."""
-    options: list[str] = []
+def _without_option(words: list[str], *names: str) -> list[str]:
+    """``words`` less every ``NAME VALUE`` and ``--long=VALUE`` of the named option."""
+    out: list[str] = []
     i = 0
     while i < len(words):
         word = words[i]
-        if word in ("-b", "--bind"):
+        if word in names:
             i += 2
             continue
-        if word.startswith("--bind="):
+        if any(word.startswith(f"{name}=") for name in names if name.startswith("--")):
             i += 1
             continue
-        options.append(word)
+        out.append(word)
         i += 1
+    return out
+
+
+def _strip_bind_and_app(words: list[str]) -> list[str]:
+    """gunicorn options without --bind/-b and without the trailing app module."""
+    options = _without_option(words, "-b", "--bind")
     # The app is the last positional word (``module:callable``).
     if options and ":" in options[-1] and not options[-1].startswith("-"):
         options.pop()
@@ -88,19 +94,7 @@ def _strip_bind_and_app(words: list[str]) -> list[str]:
 
 
 def _with_workers(options: list[str], workers: int) -> list[str]:
-    out: list[str] = []
-    i = 0
-    while i < len(options):
-        word = options[i]
-        if word in ("-w", "--workers"):
-            i += 2
-            continue
-        if word.startswith("--workers="):
-            i += 1
-            continue
-        out.append(word)
-        i += 1
-    return [*out, "--workers", str(workers)]
+    return [*_without_option(options, "-w", "--workers"), "--workers", str(workers)]
 
 
 def docker_gunicorn_settings(dockerfile: Path = DOCKERFILE) -> GunicornSettings:
