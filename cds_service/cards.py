@@ -98,11 +98,6 @@ def _source(rec: Recommendation) -> dict[str, Any]:
     return source
 
 
-def _prune(value: Any) -> Any:
-    """Drop None and empty strings, lists and objects, recursively."""
-    return without_empty_values(value)
-
-
 def render_card(rec: Recommendation, patient_id: str) -> dict[str, Any]:
     card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()),
@@ -145,4 +140,4 @@ def render_card(rec: Recommendation, patient_id: str) -> dict[str, Any]:
         card["links"] = [
             {"label": link.label, "url": link.url, "type": "absolute"} for link in rec.links
         ]
-    return _prune(card)
+    return without_empty_values(card)

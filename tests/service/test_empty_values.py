@@ -7,7 +7,6 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cds_service.cards import _prune
 from cds_service.service_response import without_empty_values
 
 values = st.recursive(
@@ -39,7 +38,6 @@ def _empty(value: Any) -> bool:
 def test_cleaning_matches_the_definition(value: Any) -> None:
     expected = reference(value)
     assert repr(without_empty_values(value)) == repr(expected)
-    assert repr(_prune(value)) == repr(expected)
 
 
 def test_false_and_zero_are_kept() -> None:
