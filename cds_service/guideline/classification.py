@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from enum import StrEnum
 
+from fhir_mappings.dxa import group_studies as dxa_studies
 from fhir_mappings.facts import (
     BoneDensityScore,
     Diagnosis,
@@ -26,7 +27,6 @@ from fhir_mappings.facts import (
 )
 
 from . import wording
-from .dates import age_on
 from .eligibility import Eligibility, Population
 from .recommendation import Evidence, Indicator, Recommendation
 from .thresholds import Thresholds
@@ -179,17 +179,7 @@ def group_studies(
     scores: Sequence[BoneDensityScore], window_days: int
 ) -> list[list[BoneDensityScore]]:
     """Scores grouped into studies, newest first; undated scores form one oldest study."""
-    dated = sorted(
-        (s for s in scores if s.source.date is not None), key=lambda s: s.source.date, reverse=True
-    )  # type: ignore[arg-type, return-value]
-    studies: list[list[BoneDensityScore]] = []
-    while dated:
-        latest = dated[0].source.date
-        assert latest is not None
-        cutoff = latest - timedelta(days=window_days)
-        study = [s for s in dated if s.source.date is not None and s.source.date >= cutoff]
-        studies.append(study)
-        dated = dated[len(study) :]
+    studies = [list(study.scores) for study in dxa_studies(list(scores), window_days)]
     undated = [s for s in scores if s.source.date is None]
     if undated:
         studies.append(undated)
@@ -232,7 +222,8 @@ def _diagnostic_at(
     """An earlier T-score diagnoses only if the patient was then of T-score age."""
     if eligibility.menopause is not None or on is None or facts.birth_date is None:
         return True
-    return age_on(facts.birth_date, on) >= th.adult_min_age_years
+    age = facts.age_on(on)
+    return age is not None and age >= th.adult_min_age_years
 
 
 def fragility_fractures(

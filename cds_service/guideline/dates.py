@@ -17,15 +17,3 @@ def add_months(day: date, months: int) -> date:
 def add_years(day: date, years: float) -> date:
     """``day`` moved by ``years``; fractions of a year count in whole months (1.5 → 18)."""
     return add_months(day, round(years * 12))
-
-
-def years_between(start: date, end: date) -> float:
-    return (end - start).days / 365.25
-
-
-def age_on(birth_date: date, on: date) -> int:
-    """Completed years of age on ``on``."""
-    years = on.year - birth_date.year
-    if (on.month, on.day) < (birth_date.month, birth_date.day):
-        years -= 1
-    return years
