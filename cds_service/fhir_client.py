@@ -103,7 +103,7 @@ class Deadline:
     def check(self) -> float:
         left = self.remaining()
         if left <= 0:
-            raise FhirTimeout("the FHIR server did not answer within the fetch deadline")
+            raise FhirTimeout()
         return left
 
 

@@ -33,7 +33,7 @@ IDLE_BOUND = 3.0
 FAULTS_ANSWERED_412 = {
     "slow": ("in time",),
     "blackhole": ("in time",),
-    "drip": ("in time", "within the fetch deadline"),
+    "drip": ("in time",),
     "error500": ("HTTP 500",),
     "throttled": ("HTTP 429",),
     "truncated": ("connection broke", "not FHIR JSON"),
