@@ -16,17 +16,13 @@ import pytest
 from fhir_mappings import build_facts, group_studies
 from fhir_mappings.facts import DrugClass, DxaSite, FraxKind, MatchedBy, PatientFacts, ScoreKind
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
-FIXTURES = SHARED / "fixtures"
-pytestmark = pytest.mark.skipif(
-    not FIXTURES.is_dir(), reason=f"shared fixtures not found at {FIXTURES.resolve()}"
-)
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"  # copies; see its README.md
 SYNTHEA_AS_OF = date(2021, 1, 1)  # the Synthea records end between 2012 and 2020
 ECQM_AS_OF = date(2026, 12, 31)  # measurement periods 2025/2026
 
 
 def _synthea_files() -> list[Path]:
-    return sorted((FIXTURES / "synthea").glob("*.json")) if FIXTURES.is_dir() else []
+    return sorted((FIXTURES / "synthea").glob("*.json"))
 
 
 def _ecqm_folders(measure: str) -> list[Path]:

@@ -59,19 +59,11 @@ def test_cards_never_say_cured_and_carry_lifelong_note(run: Run) -> None:
         assert "cure" not in json.dumps(card).lower()
 
 
-# the shared collection when present (16 patients), else the project's own copy
-SYNTHEA = [
-    Path(__file__).parents[3] / "shared" / "fixtures" / "synthea",
-    Path(__file__).parents[1] / "fixtures" / "synthea",
-]
+SYNTHEA = Path(__file__).parents[1] / "fixtures" / "synthea"  # all 16; see its README.md
 
 
 def _synthea_bundles() -> list[Path]:
-    for folder in SYNTHEA:
-        found = sorted(folder.glob("*.json")) if folder.is_dir() else []
-        if found:
-            return found
-    return []
+    return sorted(SYNTHEA.glob("*.json"))
 
 
 @pytest.mark.parametrize("path", _synthea_bundles(), ids=lambda p: p.name[:20])
