@@ -6,6 +6,7 @@ import argparse
 import csv
 import shutil
 import sys
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -66,8 +67,12 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     convert.set_defaults(handler=run_convert)
 
 
+_STARTED = time.monotonic()
+
+
 def _say(message: str) -> None:
-    print(f"osteopenia-cds population: {message}", file=sys.stderr, flush=True)
+    elapsed = time.monotonic() - _STARTED
+    print(f"osteopenia-cds population [{elapsed:6.1f} s]: {message}", file=sys.stderr, flush=True)
 
 
 def run_population(args: argparse.Namespace) -> int:

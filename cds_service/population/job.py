@@ -1,8 +1,10 @@
 """The Spark job: read the export, group each patient's resources, evaluate, write outputs.
 
-Spark does the reading, the shuffle that brings a patient's resources together (groupByKey
-on the patient id), the scheduling and the retries. Nothing about all the patients is ever
-held by the driver: it collects only aggregates (counts per rule, per band, per partition).
+Spark does the reading, the routing of each line to its patient (Spark SQL over the JSON
+fields that say whose a resource is), the shuffle that brings a patient's resources together
+(a groupBy on the patient id), the scheduling and the retries; Python workers then evaluate
+each patient with the patient-view engine. Nothing about all the patients is ever held by
+the driver: it collects only aggregates (counts per rule, band, route and kind of reject).
 """
 
 from __future__ import annotations
@@ -22,13 +24,20 @@ from typing import Any
 import orjson
 
 from cds_service.settings import Settings
+from fhir_mappings.bundle import SUBJECT_FIELDS
 
 from .evaluate import CARD_COLUMNS, NoPatientResource, evaluate_patient
 from .inputs import ExportFiles
-from .records import RejectKind, example_text, route
+from .records import (
+    EXAMPLE_CHARS,
+    REFERENCE_DATA_TYPES,
+    REJECT_MESSAGES,
+    RELATIVE_REFERENCE,
+    RejectKind,
+    prefetch_types,
+)
 
 EXAMPLES_PER_KIND = 5
-_STATS = "\x00stats"  # key of a partition's counters; no patient id starts with a NUL
 LOOPBACK_MASTERS = ("local", "spark://127.0.0.1:", "spark://localhost:")
 
 
@@ -48,6 +57,7 @@ class JobReport:
     lines: int = 0
     rejects: Counter[str] = field(default_factory=Counter)
     not_read: Counter[str] = field(default_factory=Counter)  # resource type → count
+    reference_data: int = 0  # Medication resources, joined to the orders citing them
     examples: list[dict[str, Any]] = field(default_factory=list)
     by_rule: list[dict[str, Any]] = field(default_factory=list)
     by_band: list[dict[str, Any]] = field(default_factory=list)
@@ -99,41 +109,85 @@ def spark_session(master: str | None, *, extra: dict[str, str] | None = None) ->
     return spark
 
 
-# ---- the work of each partition (runs in the executors' Python workers) -----------------
+# ---- routing, in Spark SQL (JVM): whose each line is --------------------------------------
+
+ROUTE_PATIENT = "patient"
+ROUTE_REFERENCE = "reference-data"  # Medication: broadcast, joined to the orders citing it
+ROUTE_NOT_READ = "not-read"  # a type the patient-view prefetch does not ask for
+REJECT_PREFIX = "reject:"
+PATIENT_REJECTS = (RejectKind.NO_PATIENT_RESOURCE.value, RejectKind.EVALUATION_FAILED.value)
+LINE_REJECTS = tuple(kind.value for kind in RejectKind if kind.value not in PATIENT_REJECTS)
 
 
-def route_partition(index: int, lines: Iterable[tuple[str, str]]) -> Iterator[tuple[Any, Any]]:
-    """(patient id, line) for each patient resource, then one (stats key, counters) record.
+def _probe_schema() -> Any:
+    """The few fields routing needs; Spark's JSON reader skips the rest of each line."""
+    from pyspark.sql.types import StringType, StructField, StructType
 
-    Rejects are counted here, with the first few as examples, so bad input costs no shuffle.
-    """
-    counts: Counter[str] = Counter()
-    examples: list[dict[str, Any]] = []
-    per_kind: Counter[str] = Counter()
-    for ordinal, (path, line) in enumerate(lines):
-        routed = route(line)
-        if routed is None:
-            continue
-        counts["lines"] += 1
-        if routed.patient_id is not None:
-            yield routed.patient_id, line
-        elif routed.reject is not None:
-            kind = routed.reject.value
-            counts[f"reject:{kind}"] += 1
-            per_kind[kind] += 1
-            if per_kind[kind] <= EXAMPLES_PER_KIND:
-                examples.append(
-                    {
-                        "kind": kind,
-                        "file": Path(path).name,
-                        "order": [index, ordinal],
-                        "message": routed.message,
-                        "line": example_text(line),
-                    }
-                )
-        else:
-            counts[f"not-read:{routed.resource_type}"] += 1
-    yield (_STATS, index), orjson.dumps({"counts": counts, "examples": examples})
+    reference = StructType([StructField("reference", StringType())])
+    return StructType(
+        [
+            StructField("resourceType", StringType()),
+            StructField("id", StringType()),
+            StructField("subject", reference),
+            StructField("patient", reference),
+            StructField("_corrupt_record", StringType()),
+        ]
+    )
+
+
+def routed_lines(spark: Any, paths: list[str]) -> Any:
+    """Every non-blank line with ``route``, ``patient_id``, ``resource_type``, ``file``,
+    ``ordinal`` (file order within a partition) and the line itself as ``value``."""
+    from pyspark.sql import functions as F
+
+    lines = (
+        spark.read.text(paths)  # gzip by extension; large files split across tasks
+        .select("value", F.col("_metadata.file_name").alias("file"))
+        .withColumn("ordinal", F.monotonically_increasing_id())
+        .filter(F.trim("value") != "")
+    )
+    probe = F.from_json(
+        "value",
+        _probe_schema(),
+        {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"},
+    )
+    parsed = lines.withColumn("j", probe)
+    rtype = F.col("j.resourceType")
+
+    def patient_of(field: str) -> Any:
+        ref = F.col(f"j.{field}.reference")
+        return F.when(
+            F.regexp_extract(ref, RELATIVE_REFERENCE, 1) == "Patient",
+            F.regexp_extract(ref, RELATIVE_REFERENCE, 2),
+        )
+
+    rid = F.when(F.col("j.id") != "", F.col("j.id"))
+    key = F.when(rtype == "Patient", rid).otherwise(
+        F.coalesce(*(patient_of(field) for field in SUBJECT_FIELDS))
+    )
+    reject = {kind: F.lit(REJECT_PREFIX + kind.value) for kind in RejectKind}
+    # Not the probe's shape: bad JSON, or JSON that is no resource object (an array, or
+    # fields of the wrong type); only these lines are parsed a second time, to tell which.
+    unreadable = F.col("j").isNull() | F.col("j._corrupt_record").isNotNull()
+    route = (
+        F.when(unreadable & F.try_parse_json("value").isNull(), reject[RejectKind.MALFORMED_LINE])
+        .when(unreadable | rtype.isNull(), reject[RejectKind.NOT_A_RESOURCE])
+        .when(rtype.isin(*REFERENCE_DATA_TYPES), F.lit(ROUTE_REFERENCE))
+        .when(~rtype.isin(*prefetch_types()), F.lit(ROUTE_NOT_READ))
+        .when(key.isNull(), reject[RejectKind.NO_PATIENT])
+        .otherwise(F.lit(ROUTE_PATIENT))
+    )  # fmt: skip
+    return parsed.select(
+        "value",
+        "file",
+        "ordinal",
+        route.alias("route"),
+        key.alias("patient_id"),
+        rtype.alias("resource_type"),
+    )
+
+
+# ---- the work of each patient partition (runs in the executors' Python workers) ---------
 
 
 @lru_cache(maxsize=4)
@@ -145,29 +199,26 @@ def _engine(settings: Settings) -> Any:
 
 
 def evaluate_partition(
-    groups: Iterable[tuple[Any, Iterable[Any]]],
-    as_of: date,
-    settings: Settings,
-    medications: Any,
+    groups: Iterable[Any], as_of: date, settings: Settings, medications: Any
 ) -> Iterator[tuple[str, Any]]:
-    """Tagged rows: ("card", row), ("patient", row), ("reject", row), ("stats", json)."""
+    """Grouped input rows → tagged rows: ("card", row), ("patient", row), ("reject", row),
+    and ("count", (route, resource type, lines)) for the groups of lines not evaluated."""
     engine = _engine(settings)
     meds = medications.value if medications is not None else {}
-    for key, values in groups:
-        if isinstance(key, tuple):
-            for stats in values:
-                yield "stats", stats
+    for route, resource_type, key, values, count in groups:
+        if route != ROUTE_PATIENT:
+            yield "count", (route, resource_type, count)
             continue
         try:
             result = evaluate_patient(key, values, as_of=as_of, engine=engine, medications=meds)
         except NoPatientResource as exc:
-            yield "reject", (RejectKind.NO_PATIENT_RESOURCE.value, key, str(exc))
+            yield "reject", (RejectKind.NO_PATIENT_RESOURCE.value, key, str(exc), count)
             continue
         except Exception as exc:  # one patient's failure must not stop everyone else's run
             message = f"{type(exc).__name__}: {exc}"[:500]
-            yield "reject", (RejectKind.EVALUATION_FAILED.value, key, message)
+            yield "reject", (RejectKind.EVALUATION_FAILED.value, key, message, count)
             continue
-        yield "patient", result.patient
+        yield "patient", (*result.patient, count)
         for row in result.cards:
             yield "card", row
 
@@ -175,32 +226,30 @@ def evaluate_partition(
 # ---- the driver ------------------------------------------------------------------------
 
 
-def _lines_with_path(sc: Any, paths: Iterable[Path]) -> Any:
-    """(path, line) for every line of every file; gzip is read transparently."""
-    rdds = [sc.textFile(str(p.resolve())).map(lambda line, p=str(p): (p, line)) for p in paths]
-    return sc.union(rdds)
+def _paths(files: Iterable[Path]) -> list[str]:
+    return [p.resolve().as_uri() for p in files]
 
 
-def _medications(sc: Any, export: ExportFiles) -> Any:
+def _medications(spark: Any, export: ExportFiles) -> Any:
     """Medication resources by ``Medication/id``: a formulary, not a patient list, so its size
     does not grow with the number of patients; broadcast to every executor."""
     if not export.reference_data:
         return None
-    pairs = (
-        sc.union([sc.textFile(str(p.resolve())) for p in export.reference_data])
-        .map(lambda line: (route(line), line))
-        .filter(lambda item: item[0] is not None and item[0].reference_id is not None)
-        .map(lambda item: (item[0].reference_id, orjson.loads(item[1])))
-        .collectAsMap()
-    )
-    return sc.broadcast(dict(pairs))
+    routed = routed_lines(spark, _paths(export.reference_data))
+    medications = {}
+    for row in routed.filter(routed.route == ROUTE_REFERENCE).select("value").toLocalIterator():
+        resource = orjson.loads(row["value"])
+        if isinstance(resource.get("id"), str):
+            medications[f"Medication/{resource['id']}"] = resource
+    return spark.sparkContext.broadcast(medications)
 
 
 ROW_COLUMNS = (
-    "tag",  # card, patient, reject or stats
+    "tag",  # card, patient or reject
     *CARD_COLUMNS,
-    "kind",  # of a reject
-    "message",  # of a reject; a partition's counters (JSON) for stats
+    "kind",  # of a reject; the route of a count
+    "message",  # of a reject; the resource type of a count
+    "lines",  # lines read: of the patient, or of that route and type for a count
 )
 
 
@@ -209,7 +258,7 @@ def _row_schema() -> Any:
 
     return StructType(
         [
-            StructField(name, IntegerType() if name == "age" else StringType(), True)
+            StructField(name, IntegerType() if name in ("age", "lines") else StringType(), True)
             for name in ROW_COLUMNS
         ]
     )
@@ -223,22 +272,24 @@ def to_row(tagged: tuple[str, Any]) -> tuple[Any, ...]:
     """A tagged result as one row of the job's single result table."""
     tag, value = tagged
     if tag == "card":
-        return (tag, *value, None, None)
+        return (tag, *value, None, None, None)
     if tag == "patient":
-        patient_id, sex, band, _ = value
+        patient_id, sex, band, _, count = value
         card = list(_EMPTY_CARD)
         card[0], card[_SEX], card[_BAND] = patient_id, sex, band
-        return (tag, *card, None, None)
-    if tag == "reject":
-        kind, patient_id, message = value
-        return (tag, patient_id, *_EMPTY_CARD[1:], kind, message)
-    return (tag, *_EMPTY_CARD, None, value.decode("utf-8"))
+        return (tag, *card, None, None, count)
+    if tag == "count":
+        route, resource_type, count = value
+        return (tag, *_EMPTY_CARD, route, resource_type, count)
+    kind, patient_id, message, count = value  # a reject
+    return (tag, patient_id, *_EMPTY_CARD[1:], kind, message, count)
 
 
 def run_job(spark: Any, config: JobConfig, *, progress: Any = None) -> JobReport:
     """Evaluate every patient once (Python), then derive every output from the cached result
     table in the JVM: Parquet, the sorted CSV, the aggregates, the rejects."""
     from pyspark import StorageLevel
+    from pyspark.sql import functions as F
 
     say = progress or (lambda message: None)
     started = time.monotonic()
@@ -248,17 +299,24 @@ def run_job(spark: Any, config: JobConfig, *, progress: Any = None) -> JobReport
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
 
-    medications = _medications(sc, config.export)
+    medications = _medications(spark, config.export)
     as_of, settings = config.as_of, config.settings
     say(f"reading {len(config.export.all)} files, grouping by patient ({partitions} partitions)")
-    results = (
-        _lines_with_path(sc, config.export.all)
-        .mapPartitionsWithIndex(route_partition)
-        .groupByKey(numPartitions=partitions)
-        .mapPartitions(lambda groups: evaluate_partition(groups, as_of, settings, medications))
-        .map(to_row)
+    routed = routed_lines(spark, _paths(config.export.all))
+    # One pass over the input: a patient's lines are grouped under its id; every other line
+    # is only counted, by route and type (partial counts are combined before the shuffle).
+    patient = routed.route == ROUTE_PATIENT
+    grouped = routed.groupBy(
+        "route",
+        F.when(~patient, routed.resource_type).alias("resource_type"),
+        F.when(patient, routed.patient_id).alias("patient_id"),
+    ).agg(F.collect_list(F.when(patient, routed.value)).alias("lines"), F.count("*"))
+    results = grouped.rdd.mapPartitions(
+        lambda rows: evaluate_partition(rows, as_of, settings, medications)
+    ).map(to_row)
+    table = spark.createDataFrame(results, _row_schema(), verifySchema=False).persist(
+        StorageLevel.MEMORY_AND_DISK
     )
-    table = spark.createDataFrame(results, _row_schema()).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         cards = table.filter(table.tag == "card").select(*CARD_COLUMNS)
         say("evaluating patients, writing care_gaps.parquet")
@@ -271,7 +329,10 @@ def run_job(spark: Any, config: JobConfig, *, progress: Any = None) -> JobReport
         say("counting")
         report = JobReport()
         _aggregate(table, report)
-        _collect_rejects(table, report)
+        if any(kind in report.rejects for kind in LINE_REJECTS):
+            _line_examples(routed, report)
+        if any(kind in report.rejects for kind in PATIENT_REJECTS):
+            _patient_examples(table, report)
     finally:
         table.unpersist()
     report.seconds = time.monotonic() - started
@@ -279,22 +340,44 @@ def run_job(spark: Any, config: JobConfig, *, progress: Any = None) -> JobReport
 
 
 def _aggregate(table: Any, report: JobReport) -> None:
-    """Counts per rule, indicator, age band and sex (a few hundred rows at most)."""
+    """Every count of the report in one aggregation of the result table (a few hundred rows):
+    cards per rule, indicator, age band and sex; patients per band and sex; lines per route
+    and type; rejects per kind."""
+    from pyspark.sql import functions as F
+
+    is_count = table.tag == "count"
     grouped = (
-        table.filter(table.tag.isin("card", "patient"))
-        .groupBy("tag", "rule", "indicator", "age_band", "sex")
-        .count()
+        table.groupBy(
+            "tag",
+            "rule",
+            "indicator",
+            "age_band",
+            "sex",
+            "kind",
+            F.when(is_count, table.message).alias("resource_type"),
+        )
+        .agg(F.count("*").alias("n"), F.sum("lines").alias("lines"))
         .collect()
     )
     by_rule: Counter[tuple[str, str]] = Counter()
     by_band: Counter[tuple[str, str, str]] = Counter()
     patients: Counter[tuple[str, str]] = Counter()
     for row in grouped:
-        if row["tag"] == "card":
-            by_rule[(row["rule"], row["indicator"])] += row["count"]
-            by_band[(row["rule"], row["age_band"], row["sex"])] += row["count"]
-        else:
-            patients[(row["age_band"], row["sex"])] += row["count"]
+        tag, n, lines = row["tag"], row["n"], row["lines"] or 0
+        report.lines += lines
+        if tag == "card":
+            by_rule[(row["rule"], row["indicator"])] += n
+            by_band[(row["rule"], row["age_band"], row["sex"])] += n
+        elif tag == "patient":
+            patients[(row["age_band"], row["sex"])] += n
+        elif tag == "reject":
+            report.rejects[row["kind"]] += n
+        elif row["kind"].startswith(REJECT_PREFIX):
+            report.rejects[row["kind"].removeprefix(REJECT_PREFIX)] += lines
+        elif row["kind"] == ROUTE_NOT_READ:
+            report.not_read[row["resource_type"]] += lines
+        elif row["kind"] == ROUTE_REFERENCE:
+            report.reference_data += lines
     report.by_rule = [
         {"rule": r, "indicator": i, "count": n} for (r, i), n in sorted(by_rule.items())
     ]
@@ -308,36 +391,48 @@ def _aggregate(table: Any, report: JobReport) -> None:
     report.cards = sum(by_rule.values())
 
 
-def _collect_rejects(table: Any, report: JobReport) -> None:
-    """Partition counters (one row per input partition) and evaluation rejects (counted in
-    Spark, the first few by kind and patient id taken as examples) merged into the report."""
-    examples: list[dict[str, Any]] = []
-    for row in table.filter(table.tag == "stats").select("message").collect():
-        stats = orjson.loads(row["message"])
-        for key, count in stats["counts"].items():
-            if key == "lines":
-                report.lines += count
-            elif key.startswith("reject:"):
-                report.rejects[key.removeprefix("reject:")] += count
-            elif key.startswith("not-read:"):
-                report.not_read[key.removeprefix("not-read:")] += count
-        examples.extend(stats["examples"])
-    examples.sort(key=lambda e: (e["kind"], e["order"]))
-    kept: Counter[str] = Counter()
-    report.examples = []
-    for example in examples:
-        kept[example["kind"]] += 1
-        if kept[example["kind"]] <= EXAMPLES_PER_KIND:
-            report.examples.append(example)
+def _line_examples(routed: Any, report: JobReport) -> None:
+    """The first rejected lines of each kind, in file order: a second pass over the input,
+    made only when the first one counted rejects."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    first = Window.partitionBy("route").orderBy("ordinal")
+    examples = (
+        routed.filter(routed.route.startswith(REJECT_PREFIX))
+        .withColumn("n", F.row_number().over(first))
+        .filter(F.col("n") <= EXAMPLES_PER_KIND)
+        .select("route", "file", "ordinal", F.substring("value", 1, EXAMPLE_CHARS).alias("line"))
+        .orderBy("route", "ordinal")
+        .collect()
+    )
+    for row in examples:
+        kind = RejectKind(row["route"].removeprefix(REJECT_PREFIX))
+        report.examples.append(
+            {
+                "kind": kind.value,
+                "file": row["file"],
+                "message": REJECT_MESSAGES.get(kind, ""),
+                "line": row["line"],
+            }
+        )
+
+
+def _patient_examples(table: Any, report: JobReport) -> None:
+    """The first patients (by id) of each kind of patient reject."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
 
     rejected = table.filter(table.tag == "reject")
-    for row in rejected.groupBy("kind").count().collect():
-        report.rejects[row["kind"]] += row["count"]
-    first = rejected.orderBy("kind", "patient_id").limit(EXAMPLES_PER_KIND * len(RejectKind))
-    for row in first.select("kind", "patient_id", "message").collect():
-        if kept[row["kind"]] < EXAMPLES_PER_KIND:
-            kept[row["kind"]] += 1
-            report.examples.append(row.asDict())
+    first = Window.partitionBy("kind").orderBy("patient_id")
+    examples = (
+        rejected.withColumn("n", F.row_number().over(first))
+        .filter(F.col("n") <= EXAMPLES_PER_KIND)
+        .orderBy("kind", "patient_id")
+        .select("kind", "patient_id", "message")
+        .collect()
+    )
+    report.examples += [row.asDict() for row in examples]
 
 
 def write_single_csv(frame: Any, target: Path) -> None:

@@ -1,25 +1,27 @@
-"""One NDJSON line → whose it is: a patient's resource, reference data, or a reject.
+"""Which resources the population run reads, and how a resource names its patient.
 
-Pure functions shared by the Spark job and the single-process loop of the benchmark.
+The Spark job routes lines with Spark SQL over these definitions (``job.route_columns``);
+the converter and the benchmark's single-process loop use the Python functions.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
-
-import orjson
+from typing import Any
 
 from cds_service.discovery import service_definitions
-from fhir_mappings.bundle import SUBJECT_FIELDS, relative_reference
+from fhir_mappings.bundle import _RELATIVE, SUBJECT_FIELDS, relative_reference
 
 PATIENT_VIEW = "patient-view"
 # Types the engine resolves by reference rather than finding in the patient's compartment.
 REFERENCE_DATA_TYPES = frozenset({"Medication"})
+# The mapping layer's own pattern of a literal reference (``Type/id``, relative or absolute),
+# so that Spark SQL and the mapping layer agree on whose a resource is.
+RELATIVE_REFERENCE = _RELATIVE.pattern
 _TEMPLATE_TYPE = re.compile(r"^([A-Z][A-Za-z]+)(?:[/?]|$)")
-_EXAMPLE_CHARS = 300
+EXAMPLE_CHARS = 300
 
 
 class RejectKind(StrEnum):
@@ -28,6 +30,15 @@ class RejectKind(StrEnum):
     NO_PATIENT = "resource-without-patient"
     NO_PATIENT_RESOURCE = "no-patient-resource"
     EVALUATION_FAILED = "evaluation-failed"
+
+
+REJECT_MESSAGES = {
+    RejectKind.MALFORMED_LINE: "not JSON",
+    RejectKind.NOT_A_RESOURCE: "JSON, but not a resource: no resourceType, not an object, or "
+    "resourceType, id, subject or patient of the wrong JSON type",
+    RejectKind.NO_PATIENT: f"a resource without a {' or '.join(SUBJECT_FIELDS)} reference "
+    "to a Patient (or a Patient without an id)",
+}
 
 
 @cache
@@ -47,24 +58,7 @@ def prefetch_types() -> frozenset[str]:
     return frozenset(types)
 
 
-@dataclass(frozen=True, slots=True)
-class Routed:
-    """Where one line goes: ``patient_id`` set for a patient's resource, ``reject`` for bad
-    input, neither for a resource the rules never read (``resource_type`` says which)."""
-
-    patient_id: str | None = None
-    resource_type: str | None = None
-    reference_id: str | None = None  # "Medication/x" for reference data
-    reject: RejectKind | None = None
-    message: str = ""
-
-
-def example_text(line: str | bytes) -> str:
-    text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
-    return text[:_EXAMPLE_CHARS]
-
-
-def patient_reference(resource: dict) -> str | None:
+def patient_reference(resource: dict[str, Any]) -> str | None:
     """The patient id a resource's ``subject`` or ``patient`` names, or None."""
     for name in SUBJECT_FIELDS:
         holder = resource.get(name)
@@ -77,40 +71,16 @@ def patient_reference(resource: dict) -> str | None:
     return None
 
 
-def route(line: str | bytes) -> Routed | None:
-    """Classify one NDJSON line; None for a blank line."""
-    if not line.strip():
-        return None
-    try:
-        resource = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        return Routed(reject=RejectKind.MALFORMED_LINE, message=f"not JSON: {exc}")
-    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
-        return Routed(
-            reject=RejectKind.NOT_A_RESOURCE, message="a JSON value without a resourceType"
-        )
-    rtype = resource["resourceType"]
-    rid = resource.get("id")
+def patient_key(resource: dict[str, Any]) -> str | None:
+    """The patient a resource the rules read belongs to; None when it is not one of those."""
+    rtype = resource.get("resourceType")
     if rtype == "Patient":
-        if isinstance(rid, str) and rid:
-            return Routed(patient_id=rid, resource_type=rtype)
-        return Routed(reject=RejectKind.NO_PATIENT, message="Patient resource without an id")
-    if rtype in REFERENCE_DATA_TYPES:
-        ref = f"{rtype}/{rid}" if isinstance(rid, str) and rid else None
-        return Routed(resource_type=rtype, reference_id=ref)
-    patient_id = patient_reference(resource)
-    if rtype not in prefetch_types():
-        return Routed(resource_type=rtype)  # not read by the rules: counted, not grouped
-    if patient_id is None:
-        fields = " or ".join(SUBJECT_FIELDS)
-        return Routed(
-            reject=RejectKind.NO_PATIENT,
-            message=f"{rtype} without a {fields} reference to a Patient",
-        )
-    return Routed(patient_id=patient_id, resource_type=rtype)
+        rid = resource.get("id")
+        return rid if isinstance(rid, str) and rid else None
+    return patient_reference(resource) if rtype in prefetch_types() else None
 
 
-def medication_references(resource: dict) -> list[str]:
+def medication_references(resource: dict[str, Any]) -> list[str]:
     """``Medication/x`` references a medication resource makes (not contained ones)."""
     holder = resource.get("medicationReference")
     ref = holder.get("reference") if isinstance(holder, dict) else None
