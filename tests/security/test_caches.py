@@ -17,9 +17,10 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cds_service.security_jwks import MAX_JWKS_BYTES, JwksCache, JwksError, fetch_jwk_set
-from cds_service.security_replay import ReplayCache
-from cds_service.security_replay_store import SharedReplayStore
+from cds_service.security.jwks import MAX_JWKS_BYTES, JwksCache, fetch_jwk_set
+from cds_service.security.keys import JwksError
+from cds_service.security.replay import ReplayCache
+from cds_service.security.replay_store import SharedReplayStore
 from tests.security.conftest import (
     DISCOVERY,
     EHR_A,
@@ -257,7 +258,7 @@ def test_shared_record_across_processes(tmp_path: Path) -> None:
     path = tmp_path / "jwt-replay.sqlite3"
     code = (
         "import sys, time; from pathlib import Path;"
-        "from cds_service.security_replay_store import SharedReplayStore;"
+        "from cds_service.security.replay_store import SharedReplayStore;"
         "s = SharedReplayStore(Path(sys.argv[1]), 10);"
         "print(s.seen_before('https://ehr-a.example.org', 'j-proc', time.time() + 300))"
     )
