@@ -1,40 +1,35 @@
-"""The ``jti`` replay record shared by the worker processes of one host.
+"""The ``jti`` replay record shared by every process that serves this service.
 
-gunicorn runs several workers; an in-process cache alone would accept a replayed token once
-per worker. This record is a small SQLite file next to the service's data, in which a
-``(iss, jti)`` insert either succeeds (first use) or hits the primary key (a replay): one
-atomic statement, whichever process asks. Entries expire with their token and are purged in
-batches; each issuer is bounded like the in-memory cache.
-
-Losing the file loses nothing but replay history, so it is written without fsync.
+gunicorn runs several workers per host, and a deployment runs several hosts; an in-process
+cache alone would accept a replayed token once per process. The record is the ``jwt_jti``
+table of the service's database (PostgreSQL shared by the replicas, or the single host's
+SQLite file), in which one statement, ``INSERT ... ON CONFLICT (iss, jti) DO UPDATE ...
+WHERE expired ... RETURNING``, either writes a row (first use, or reuse of an expired entry) or
+writes none (a replay): atomic in the database, whichever process or replica asks. Entries
+expire with their token and are purged in batches; each issuer is bounded like the in-memory
+cache.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
+
+from sqlalchemy import Connection, Engine, bindparam, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from cds_service.store.db import write_transaction
+from cds_service.store.models import jwt_jti
 
 log = logging.getLogger("cds_service.security")
 
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS jwt_jti ("
-    " iss TEXT NOT NULL, jti TEXT NOT NULL, expires_at REAL NOT NULL,"
-    " PRIMARY KEY (iss, jti)) WITHOUT ROWID",
-    "CREATE INDEX IF NOT EXISTS jwt_jti_expiry ON jwt_jti (expires_at)",
-)
-# First use, or reuse of an expired entry, changes a row; a live entry changes none.
-_RECORD = (
-    "INSERT INTO jwt_jti (iss, jti, expires_at) VALUES (?, ?, ?) "
-    "ON CONFLICT (iss, jti) DO UPDATE SET expires_at = excluded.expires_at "
-    "WHERE jwt_jti.expires_at <= ?"
-)
-_PURGE_EVERY = 500  # inserts between purges of expired entries
+PURGE_EVERY = 500  # inserts of this process between purges of expired entries
+
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 class ReplayStoreError(Exception):
@@ -44,67 +39,69 @@ class ReplayStoreError(Exception):
 class SharedReplayStore:
     def __init__(
         self,
-        path: Path,
+        engine: Engine,
         max_entries_per_issuer: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._path = path
+        insert = _INSERTS.get(engine.dialect.name)
+        if insert is None:
+            raise ReplayStoreError(f"unsupported database {engine.dialect.name!r}")
+        self.engine = engine
         self._max = max_entries_per_issuer
         self._clock = clock
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-        self._pid: int | None = None
         self._inserts = 0
-
-    def _connection(self) -> sqlite3.Connection:
-        # A connection must not cross a fork (gunicorn --preload builds the app in the master).
-        if self._conn is None or self._pid != os.getpid():
-            try:
-                self._path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(
-                    self._path, timeout=5.0, isolation_level=None, check_same_thread=False
-                )
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=OFF")
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-            except (OSError, sqlite3.Error) as exc:
-                raise ReplayStoreError(f"{self._path}: {exc}") from None
-            self._conn, self._pid = conn, os.getpid()
-        return self._conn
+        stmt = insert(jwt_jti).values(
+            iss=bindparam("iss"), jti=bindparam("jti"), expires_at=bindparam("expires_at")
+        )
+        # A live entry changes no row: that, and only that, is a replay.
+        self._record = stmt.on_conflict_do_update(
+            index_elements=[jwt_jti.c.iss, jwt_jti.c.jti],
+            set_={"expires_at": stmt.excluded.expires_at},
+            where=jwt_jti.c.expires_at <= bindparam("now"),
+        ).returning(jwt_jti.c.jti)
 
     def check(self) -> None:
-        """Open (and create) the record now, so a start-up problem is reported at start-up."""
-        with self._lock:
-            self._connection()
+        """Read the table now, so a start-up problem is reported at start-up."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(select(jwt_jti.c.jti).limit(1)).all()
+        except SQLAlchemyError as exc:
+            raise ReplayStoreError(f"jwt_jti: {type(exc).__name__}") from None
 
     def seen_before(self, iss: str, jti: str, expires_at: float) -> bool:
         now = self._clock()
         with self._lock:
-            try:
-                conn = self._connection()
-                changed = conn.execute(_RECORD, (iss, jti, expires_at, now)).rowcount
-                self._inserts += 1
-                if self._inserts % _PURGE_EVERY == 0:
+            self._inserts += 1
+            purge = self._inserts % PURGE_EVERY == 0
+        try:
+            with write_transaction(self.engine) as conn:
+                written = conn.execute(
+                    self._record, {"iss": iss, "jti": jti, "expires_at": expires_at, "now": now}
+                ).first()
+                if purge:
                     self._purge(conn, iss, now)
-            except sqlite3.Error as exc:
-                raise ReplayStoreError(f"{self._path}: {exc}") from None
-        return changed == 0
+        except SQLAlchemyError as exc:
+            raise ReplayStoreError(f"jwt_jti: {type(exc).__name__}") from None
+        return written is None
 
-    def _purge(self, conn: sqlite3.Connection, iss: str, now: float) -> None:
-        conn.execute("DELETE FROM jwt_jti WHERE expires_at <= ?", (now,))
-        (count,) = conn.execute("SELECT count(*) FROM jwt_jti WHERE iss = ?", (iss,)).fetchone()
+    def _purge(self, conn: Connection, iss: str, now: float) -> None:
+        conn.execute(delete(jwt_jti).where(jwt_jti.c.expires_at <= now))
+        count = conn.execute(
+            select(func.count()).select_from(jwt_jti).where(jwt_jti.c.iss == iss)
+        ).scalar_one()
         excess = count - self._max
         if excess > 0:
-            conn.execute(
-                "DELETE FROM jwt_jti WHERE iss = ? AND jti IN "
-                "(SELECT jti FROM jwt_jti WHERE iss = ? ORDER BY expires_at LIMIT ?)",
-                (iss, iss, excess),
+            # Full of live entries: drop those closest to expiry. Only tokens that passed
+            # every other check get here, so filling the record takes a trusted key.
+            oldest = (
+                select(jwt_jti.c.jti)
+                .where(jwt_jti.c.iss == iss)
+                .order_by(jwt_jti.c.expires_at)
+                .limit(excess)
             )
+            conn.execute(delete(jwt_jti).where(jwt_jti.c.iss == iss, jwt_jti.c.jti.in_(oldest)))
             log.warning(json.dumps({"event": "jti_store_full", "iss": iss, "capacity": self._max}))
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn = None
+        self.engine.dispose()
