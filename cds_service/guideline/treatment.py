@@ -186,8 +186,8 @@ def _very_high_advice(a: Assessment, very_high: list[Criterion]) -> list[str]:
     if _hip_fracture_recently(a):
         advice.append(
             "After a hip fracture, yearly zoledronic acid 5 mg reduced new clinical fractures "
-            "by 35 % and deaths from any cause by 28 %, first dose within 90 days of repair "
-            "{{HORIZON_RFT}}."
+            "by 35 % and deaths from any cause by 28 % in HORIZON-RFT, first dose within 90 "
+            "days of repair {{HORIZON_RFT}}."
         )
     advice.append(FALLS)
     return advice
