@@ -18,6 +18,7 @@ from cds_service.settings import Settings
 from cds_service.store.card_log import CardLog
 from cds_service.store.db import create_store_engine, current_revision, head_revision, upgrade
 from cds_service.store.patient_hash import load_or_create_salt
+from cds_service.store.snoozes import SnoozeStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,7 @@ class Store:
     settings: Settings
     engine: Engine
     card_log: CardLog
+    snoozes: SnoozeStore
 
     def close(self) -> None:
         self.card_log.close()
@@ -62,7 +64,12 @@ def open_store(settings: Settings, *, migrate: bool = True) -> Store:
     if migrate:
         upgrade(engine)
     salt = settings.patient_hash_salt or load_or_create_salt(engine)
-    return Store(settings=settings, engine=engine, card_log=CardLog(engine, salt))
+    return Store(
+        settings=settings,
+        engine=engine,
+        card_log=CardLog(engine, salt),
+        snoozes=SnoozeStore(engine, salt),
+    )
 
 
 def init_app(app: Flask, settings: Settings) -> None:

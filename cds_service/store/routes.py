@@ -89,12 +89,18 @@ def post_feedback(service_id: str) -> Response:
             reason="invalid_feedback",
         ) from None
     client = g.get("cds_client")
+    governance = current_app.extensions.get("governance")
     try:
         # Cards this process issued in the last moments may still be queued: written first,
         # they are known cards to the join below, not unknown ones.
         store.card_log.flush()
         result = store_feedback(
-            store.engine, service_id, items, client_iss=getattr(client, "iss", None)
+            store.engine,
+            service_id,
+            items,
+            client_iss=getattr(client, "iss", None),
+            snooze_days=governance.config.snooze_days if governance else None,
+            now=governance.clock() if governance else None,
         )
     except SQLAlchemyError as exc:
         return _database_unavailable("feedback", exc)
@@ -102,6 +108,7 @@ def post_feedback(service_id: str) -> Response:
         feedback=result.received,
         feedbackStored=result.stored,
         feedbackUnknownCards=result.unknown_cards,
+        feedbackSnoozed=result.snoozed,
     )
     return jsonify(
         {
