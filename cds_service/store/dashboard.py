@@ -37,7 +37,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
 .muted{color:#666}form{margin:12px 0;display:flex;gap:8px;align-items:center;flex-wrap:wrap}
 nav a{margin-right:10px}table{border-collapse:collapse;width:100%;margin-top:8px}
 th,td{border-bottom:1px solid #ddd;padding:5px 8px;text-align:right;vertical-align:top}
-th:first-child,td:first-child,td.reasons{text-align:left}th{background:#f4f4f4}
+th:first-child,td:first-child,th:last-child,td.reasons{text-align:left}th{background:#f4f4f4}
 .legend span{display:inline-block;margin-right:14px}
 .legend i{display:inline-block;width:11px;height:11px;margin-right:4px;vertical-align:-1px}
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:14px}
