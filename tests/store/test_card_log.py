@@ -128,7 +128,7 @@ def test_record_never_raises_when_the_database_fails(
 
 def test_start_up_creates_the_schema_at_head(store_app: Flask) -> None:
     engine = store_app.extensions["store"].engine
-    assert current_revision(engine) == head_revision() == "0002"
+    assert current_revision(engine) == head_revision() is not None
     tables = set(inspect(engine).get_table_names())
     assert {"issued_cards", "issued_suggestions", "feedback", "feedback_suggestions"} <= tables
 
@@ -156,7 +156,7 @@ def test_upgrade_is_idempotent(store_app: Flask) -> None:
 def test_readiness_reports_the_store(store_app: Flask, store_client: Any) -> None:
     [check] = [c for c in store_app.extensions["readiness"] if c()["name"] == "store"]
     result = check()
-    assert result["ok"] is True and head_revision() in result["detail"]
+    assert result["ok"] is True and str(head_revision()) in result["detail"]
     assert store_client.get("/readyz").status_code == 200
 
 

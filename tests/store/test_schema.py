@@ -30,6 +30,7 @@ TABLES = {
     "issued_suggestions",
     "feedback",
     "feedback_suggestions",
+    "jwt_jti",
     "rule_snoozes",
 }
 
