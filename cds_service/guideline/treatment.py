@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fhir_mappings.facts import DrugClass, FraxKind, FraxRisk
+from fhir_mappings.facts import DiagnosisKind, DrugClass, FraxKind, FraxRisk, Sex
 
 from . import wording
 from .assessment import Assessment
-from .classification import Basis, BoneStatus, fracture_evidence, fracture_phrase, score_evidence
+from .classification import (
+    Basis,
+    BoneStatus,
+    current_diagnosis,
+    fracture_evidence,
+    fracture_phrase,
+    score_evidence,
+)
+from .gates import Gate, GatedDrafts, gate_drafts
 from .recommendation import Evidence, Indicator, OrderKind, Recommendation, SelectionBehavior
+from .secondary_causes import secondary_cause_reasons, work_up_advice
 from .therapy import episodes
 from .vitamin_d import below_target
 
@@ -89,24 +98,74 @@ def treatment_criteria(a: Assessment) -> list[Criterion]:
     return found
 
 
+def premature_menopause(a: Assessment):
+    """A woman under 50 with premature or early menopause or POI (clinical-spec §0.3)."""
+    age = a.eligibility.age
+    if a.facts.sex is not Sex.FEMALE or age is None:
+        return None
+    if age >= a.thresholds.premature_menopause_max_age_years:
+        return None
+    return next(
+        (
+            d
+            for d in a.facts.diagnoses
+            if d.kind is DiagnosisKind.PREMATURE_MENOPAUSE and current_diagnosis(d, a.as_of)
+        ),
+        None,
+    )
+
+
+def _action(gated: GatedDrafts) -> str:
+    """The summary's recommendation once the gates have spoken."""
+    offered = [k.value for k in gated.orders if k in (OrderKind.ALENDRONATE, OrderKind.RISEDRONATE)]
+    gates = {f.gate for f in gated.held}
+    if len(offered) == 2:
+        return "offer an oral bisphosphonate (alendronate or risedronate)"
+    if offered:
+        return f"offer {offered[0]} ({'kidney limit' if Gate.KIDNEY in gates else 'see detail'})"
+    if Gate.KIDNEY in gates:
+        return "kidney function rules out bisphosphonates: evaluate CKD–MBD first"
+    if Gate.CALCIUM in gates:
+        return "low calcium: correct it before any antiresorptive"
+    if Gate.VITAMIN_D in gates:
+        return "replete vitamin D first, then start treatment"
+    if Gate.ORAL_ROUTE in gates:
+        return "oral route unsuitable: consider zoledronic acid or denosumab"
+    return "see detail"
+
+
 def treatment_indicated(a: Assessment) -> Recommendation | None:
     if not a.low_bone_mass or a.on_osteoporosis_therapy:
+        return None
+    from .duration import follow_on_due  # R7 owns the follow-on after denosumab or an anabolic
+
+    if follow_on_due(a):
         return None
     criteria = treatment_criteria(a)
     if not criteria:
         return None
     th = a.thresholds
+    gated = gate_drafts(a, (OrderKind.ALENDRONATE, OrderKind.RISEDRONATE))
+    action = _action(gated)
+    poi = premature_menopause(a)
+    if poi is not None:
+        action = "hormone therapy first (premature menopause)"
     # name two criteria when they fit; never cut the recommendation itself off the summary
     for shown in (2, 1):
         shorts = "; ".join(c.short for c in criteria[:shown])
-        summary = (
-            f"Treatment indicated ({shorts}): offer an oral bisphosphonate "
-            "(alendronate or risedronate)"
-        )
+        summary = f"Treatment indicated ({shorts}): {action}"
         if len(summary) < 140:
             break
     summary = wording.shorten(summary)
-    advice = [
+    advice = []
+    if poi is not None:
+        advice.append(
+            "**Premature or early menopause under 50:** hormone therapy until about the average "
+            "age of menopause is first line for bone protection unless contraindicated "
+            "(ESHRE/ASRM/IMS POI guideline 2024; NAMS 2022). Bisphosphonates stay in bone for "
+            "years: avoid them in a woman who may become pregnant."
+        )
+    advice += [
         "Drug treatment to reduce fracture risk is indicated. Criteria met:",
         *(f"- {c.sentence}" for c in criteria),
         "",
@@ -114,17 +173,25 @@ def treatment_indicated(a: Assessment) -> Recommendation | None:
         "35 mg once weekly (ACP 2023). Bisphosphonates stabilise or increase bone density in most "
         "patients and cut fracture risk by about 50 %. In advanced osteopenia, risedronate "
         "reduced fragility fractures by 73 % versus placebo over 1.5–3 years (post-hoc analysis).",
-        "Before starting: check serum calcium and renal function (avoid oral bisphosphonates if "
-        "eGFR is below 30–35 mL/min), ask about oesophageal disease and whether the patient can "
-        "stay upright for 30 minutes after the dose; take with a full glass of water before "
-        "breakfast.",
+        *gated.advice,
+        "Take oral bisphosphonates with a full glass of water before breakfast and stay upright "
+        "for 30 minutes; they are unsuitable with oesophageal stricture or achalasia, inability "
+        "to stay upright, or Roux-en-Y gastric bypass: then use zoledronic acid or denosumab.",
         f"Thresholds: 10-year major osteoporotic fracture risk ≥ "
         f"{wording.number(th.frax_major_osteoporotic_treatment_percent)} % or hip fracture risk ≥ "
         f"{wording.number(th.frax_hip_treatment_percent)} % (BHOF 2022, US FRAX), a fragility "
         "fracture, or osteoporosis.",
     ]
+    reasons = secondary_cause_reasons(a)
+    if reasons:
+        advice.append(work_up_advice(reasons))
     vit_d = a.latest_vitamin_d
-    if vit_d is not None and below_target(vit_d, th.vitamin_d_target_ng_ml):
+    if (
+        vit_d is not None
+        and below_target(vit_d, th.vitamin_d_target_ng_ml)
+        and not any(f.gate is Gate.VITAMIN_D for f in gated.held)
+        and not any("below target" in line or "loading dose" in line for line in gated.advice)
+    ):
         advice.append(
             "25(OH)D is below target: correct vitamin D deficiency alongside, and before any "
             "zoledronic acid or denosumab."
@@ -134,8 +201,8 @@ def treatment_indicated(a: Assessment) -> Recommendation | None:
             "Anabolic therapy (teriparatide, abaloparatide or romosozumab) has ended: follow it "
             "with an antiresorptive without delay to keep the gain in bone density."
         )
-    # Any denosumab no longer covering today, also within the weeks before R7 calls it stopped
-    # (the next injection merely late): the choice is a transition, not a first treatment.
+    # Denosumab no longer covering today but not yet overdue (R7 speaks after that): the
+    # choice is a transition, not a first treatment.
     if episodes(a.facts, {DrugClass.DENOSUMAB}):
         advice.append(
             "This is a **transition after denosumab**, not a first treatment: give the next "
@@ -145,6 +212,16 @@ def treatment_indicated(a: Assessment) -> Recommendation | None:
     evidence: list[Evidence] = []
     for criterion in criteria:
         evidence.extend(e for e in criterion.evidence if e not in evidence)
+    evidence.extend(e for e in gated.evidence if e not in evidence)
+    if poi is not None:
+        evidence.append(
+            Evidence(
+                f"Diagnosis: {poi.source.display or poi.kind.value}",
+                wording.code(poi.system, poi.code),
+                poi.source.date,
+                poi.source.reference,
+            )
+        )
     return Recommendation(
         rule_id="R4",
         indicator=Indicator.WARNING,
@@ -152,8 +229,9 @@ def treatment_indicated(a: Assessment) -> Recommendation | None:
         advice=tuple(advice),
         evidence=tuple(evidence),
         references=("BHOF2022", "ACP2023", "AACE2020", "SEED3", "SEED5"),
-        orders=(OrderKind.ALENDRONATE, OrderKind.RISEDRONATE),
-        selection_behavior=SelectionBehavior.AT_MOST_ONE,
+        orders=gated.orders,
+        companion_orders=gated.companions,
+        selection_behavior=SelectionBehavior.AT_MOST_ONE if gated.orders else None,
         override_reasons=(
             "patient-declines",
             "contraindication",
