@@ -207,16 +207,16 @@ def duration_review(a: Assessment) -> Recommendation | None:
             "months plus 4 weeks), and no bisphosphonate followed: its effect wears off within "
             "months, with rebound bone loss and multiple vertebral fractures. Give the overdue "
             "dose now or start a bisphosphonate, and consider spine imaging for vertebral "
-            "fractures (ECTS 2021; Endocrine Society 2020)."
+            "fractures {{ECTS2021}}."
         )
         if denosumab.course_years > th.denosumab_long_course_years:
             advice.append(
                 f"After {denosumab.course_years:.1f} years of denosumab (more than "
                 f"{wording.number(th.denosumab_long_course_years)}), zoledronic acid is the "
-                "follow-on of choice (ECTS 2021); an oral bisphosphonate is the alternative."
+                "follow-on of choice {{ECTS2021}}; an oral bisphosphonate is the alternative."
             )
         evidence.extend(_period_evidence(denosumab.episode))
-        references.append("ENDO2020")
+        references.append("ENDO2019")
     if anabolic is not None:
         warning = True
         parts.append(
@@ -268,13 +268,13 @@ def duration_review(a: Assessment) -> Recommendation | None:
             f"counted as therapy). After {wording.number(review_years)} years"
             + (" or 3 infusions" if exposure is iv else "")
             + ", reassess fracture risk: continue if still at high risk, otherwise consider a "
-            "drug holiday of 2–3 years with review of risk (ASBMR 2016; ACP 2023)."
+            "drug holiday of 2–3 years with review of risk {{ASBMR2016}} {{ACP2023}}."
         )
         if long_course:
             advice.append(
                 f"**{wording.number(th.oral_bisphosphonate_max_years)} years or more:** the risk "
                 "of atypical femoral fracture rises: ask about thigh or groin pain, and plan a "
-                "drug holiday unless fracture risk is still very high (ASBMR 2016)."
+                "drug holiday unless fracture risk is still very high {{ASBMR2016}}."
             )
         for episode in exposure.episodes:
             evidence.extend(_period_evidence(episode))

@@ -185,7 +185,7 @@ def _diagnosis_evidence(d: Diagnosis) -> Evidence:
 CKD_MBD = (
     "evaluate for CKD–mineral and bone disorder (calcium, phosphate, PTH, alkaline "
     "phosphatase, 25(OH)D) and refer to nephrology or a bone specialist before any "
-    "antiresorptive (KDIGO 2017)"
+    "antiresorptive {{KDIGO2017}}"
 )
 
 
@@ -457,6 +457,7 @@ class GatedDrafts:
     held: tuple[Finding, ...]
     advice: tuple[str, ...]  # lines for the card
     evidence: tuple[Evidence, ...]
+    advice_on_vitamin_d: bool = False  # the advice already speaks of repleting vitamin D
 
     @property
     def drugs_held(self) -> bool:
@@ -522,7 +523,7 @@ def gate_drafts(
                     "25(OH)D is below "
                     f"{wording.number(th.vitamin_d_severe_ng_ml)} ng/mL, but after a recent hip "
                     "fracture treatment should not wait: give a vitamin D loading dose, then "
-                    "treat (HORIZON-RFT gave it two weeks before zoledronic acid)."
+                    "treat (HORIZON-RFT gave it two weeks before zoledronic acid) {{HORIZON_RFT}}."
                 )
             else:
                 advice.append("25(OH)D is below target: replete vitamin D alongside treatment.")

@@ -34,6 +34,7 @@ class OrderKind(StrEnum):
     VITAMIN_D_REPLETION = "vitamin-d-repletion"  # R3: 50,000 IU weekly for 8 weeks
     KIDNEY_LABS = "kidney-labs"  # gates: basic metabolic panel before a first dose
     BONE_MINERAL_LABS = "bone-mineral-labs"  # calcium, phosphate, ALP, PTH (osteomalacia, CKD-MBD)
+    REFERRAL = "bone-referral"  # osteoporosis / fracture liaison / endocrinology service
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,16 @@ class Evidence:
     value: str
     date: date | None = None
     reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a ServiceRequest draft is ordered: its ``reasonCode`` (a verified code, or text)."""
+
+    text: str
+    system: str | None = None
+    code: str | None = None
+    display: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +79,4 @@ class Recommendation:
     override_reasons: tuple[str, ...] = ()  # keys of override_reasons in references.json
     links: tuple[Link, ...] = ()
     lifelong_note: bool = False  # the "Always" paragraph of the specification
+    reason: Reason | None = None  # reasonCode of the card's ServiceRequest drafts
