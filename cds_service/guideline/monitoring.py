@@ -141,7 +141,7 @@ def _order_card(a: Assessment, summary: str, advice: tuple[str, ...], evidence) 
         summary=wording.shorten(summary),
         advice=advice,
         evidence=tuple(evidence),
-        references=("GOURLAY2012",),
+        references=("GOURLAY2012", "BHOF2022"),
         orders=(OrderKind.DXA,),
         selection_behavior=SelectionBehavior.ANY,
         reason=dxa_reason(a),
@@ -160,7 +160,7 @@ def dxa_monitoring(a: Assessment) -> Recommendation | None:
                 a,
                 f"{headline}: baseline DXA for monitoring; treatment need not wait for it",
                 (
-                    "No bone density study (DXA) is on record. After a fragility fracture "
+                    "No bone density study (DXA) is on record. After a fragility fracture, "
                     "treatment starts without one; a baseline DXA of the lumbar spine and hip "
                     "is the reference for monitoring it {{BHOF2022}}.",
                 ),
