@@ -29,6 +29,8 @@ run: $(STAMP)
 
 test: $(STAMP) $(NODE_STAMP)
 	tests/support/ensure_postgres.sh
+	tests/support/ensure_chromium.sh
+	tests/support/ensure_haproxy.sh
 	tests/support/ensure_java.sh
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
@@ -50,6 +52,8 @@ $(HC_STAMP): benchmarks/healthchain-requirements.txt
 	touch $@
 
 bench: $(STAMP) $(NODE_STAMP) $(HC_STAMP)
+	tests/support/ensure_postgres.sh
+	tests/support/ensure_haproxy.sh
 	$(BIN)/python -m benchmarks
 
 fuzz: $(STAMP)

@@ -11,6 +11,7 @@ from typing import Any
 
 import fhir_mappings
 from cds_service.cards import render_card
+from cds_service.governance import facts_fingerprint
 from cds_service.guideline.recommendation import Recommendation
 from cds_service.guideline.rules import evaluate_rules
 from cds_service.guideline.thresholds import Thresholds
@@ -35,5 +36,12 @@ class Engine:
         self, prefetch: Mapping[str, Any], *, patient_id: str, as_of: date
     ) -> list[dict[str, Any]]:
         """JSON-ready CDS Hooks cards for one patient on ``as_of``."""
+        return self.assess(prefetch, patient_id=patient_id, as_of=as_of)[0]
+
+    def assess(
+        self, prefetch: Mapping[str, Any], *, patient_id: str, as_of: date
+    ) -> tuple[list[dict[str, Any]], str]:
+        """The cards, and the fingerprint of the facts a snooze of them rests on."""
         facts = fhir_mappings.build_facts(prefetch, patient_id=patient_id, as_of=as_of)
-        return self.cards_for_facts(facts, patient_id=patient_id, as_of=as_of)
+        cards = self.cards_for_facts(facts, patient_id=patient_id, as_of=as_of)
+        return cards, facts_fingerprint(facts)

@@ -15,7 +15,7 @@ import orjson
 import pytest
 from flask.testing import FlaskClient
 
-from cds_service import cli, hooks
+from cds_service import cli
 from cds_service.population.cli import EXIT_REJECTED
 from tests.rules import fhir_builders as fb
 
@@ -84,12 +84,8 @@ def export(tmp_path: Path) -> Path:
 def _endpoint_rules(
     client: FlaskClient, monkeypatch: pytest.MonkeyPatch, pid: str, resources: list[Any]
 ) -> set[str]:
-    class Clock(datetime):
-        @classmethod
-        def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
-            return datetime(AS_OF.year, AS_OF.month, AS_OF.day, 12, tzinfo=tz or UTC)
-
-    monkeypatch.setattr(hooks, "datetime", Clock)
+    noon = datetime(AS_OF.year, AS_OF.month, AS_OF.day, 12, tzinfo=UTC)
+    monkeypatch.setattr(client.application.extensions["governance"], "clock", lambda: noon)
     orders = [r for r in resources if r["resourceType"] == "MedicationRequest"]
     response = client.post(
         "/cds-services/osteopenia-management",

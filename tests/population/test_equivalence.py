@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from cds_service import hooks
 from cds_service.discovery import find_service
 from cds_service.population.cli import run_population_job
 from cds_service.population.inputs import list_export
@@ -79,12 +78,8 @@ def _prefetch(entries: list[dict[str, Any]]) -> dict[str, Any]:
 def _endpoint_cards(
     client: FlaskClient, monkeypatch: pytest.MonkeyPatch, as_of: date
 ) -> dict[str, Cards]:
-    class Clock(datetime):
-        @classmethod
-        def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
-            return datetime(as_of.year, as_of.month, as_of.day, 12, tzinfo=tz or UTC)
-
-    monkeypatch.setattr(hooks, "datetime", Clock)
+    noon = datetime(as_of.year, as_of.month, as_of.day, 12, tzinfo=UTC)
+    monkeypatch.setattr(client.application.extensions["governance"], "clock", lambda: noon)
     out = {}
     for pid, entries in PATIENTS.items():
         response = client.post(

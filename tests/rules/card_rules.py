@@ -26,7 +26,7 @@ CARD_KEYS = {
 }
 RULE_SYSTEM = "urn:osteopenia-cds:rule"
 MODELS = {"MedicationRequest": MedicationRequest, "ServiceRequest": ServiceRequest}
-RULE_ID = re.compile(r"^R[0-9]$")
+RULE_ID = re.compile(r"^R[0-9]{1,2}$")
 
 
 def check_resource(resource: dict[str, Any], patient_id: str) -> None:
