@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,8 @@ from flask.testing import FlaskClient
 from cds_service import cli
 from cds_service.population.cli import EXIT_REJECTED
 from tests.rules import fhir_builders as fb
+
+from .endpoint import endpoint_cards
 
 AS_OF = date(2025, 1, 1)
 RXNORM_ALENDRONATE_10MG = "904419"  # in fhir_mappings/data/medications.csv (Synthea fixtures)
@@ -81,38 +83,6 @@ def export(tmp_path: Path) -> Path:
     return folder
 
 
-def _endpoint_rules(
-    client: FlaskClient, monkeypatch: pytest.MonkeyPatch, pid: str, resources: list[Any]
-) -> set[str]:
-    noon = datetime(AS_OF.year, AS_OF.month, AS_OF.day, 12, tzinfo=UTC)
-    monkeypatch.setattr(client.application.extensions["governance"], "clock", lambda: noon)
-    orders = [r for r in resources if r["resourceType"] == "MedicationRequest"]
-    response = client.post(
-        "/cds-services/osteopenia-management",
-        json={
-            "hook": "patient-view",
-            "hookInstance": f"bad-input-{pid}",
-            "context": {"userId": "Practitioner/dr", "patientId": pid},
-            "prefetch": {
-                "patient": resources[0],
-                "boneDensity": fb.bundle(
-                    *[r for r in resources if r["resourceType"] == "Observation"]
-                ),
-                "riskFactors": None,
-                "conditions": None,
-                # an EHR's search with _include=MedicationRequest:medication
-                "medicationRequests": fb.bundle(*orders, *([MEDICATION] if orders else [])),
-                "medicationStatements": None,
-                "dxaProcedures": None,
-                "dxaOrders": None,
-                "dxaReports": None,
-            },
-        },
-    )
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return {c["source"]["topic"]["code"] for c in response.get_json()["cards"]}
-
-
 def test_rejects_are_counted_with_examples_and_the_exit_status_says_so(
     spark: Any,
     export: Path,
@@ -145,7 +115,9 @@ def test_rejects_are_counted_with_examples_and_the_exit_status_says_so(
         rows = list(csv.DictReader(source))
     got = {pid: {r["rule"] for r in rows if r["patient_id"] == pid} for pid in _patients()}
     for pid, resources in _patients().items():
-        assert got[pid] == _endpoint_rules(client, monkeypatch, pid, resources), pid
+        entries = [{"resource": r} for r in resources]
+        cards = endpoint_cards(client, monkeypatch, AS_OF, pid, entries, included=[MEDICATION])
+        assert got[pid] == {rule for rule, _, _ in cards}, pid
     # the Medication exported on its own reached the order citing it: treated, so no R4
     assert "R4" in got["untreated"] and "R4" not in got["on-alendronate"]
 

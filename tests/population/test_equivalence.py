@@ -14,24 +14,22 @@ from __future__ import annotations
 import csv
 import json
 from collections import defaultdict
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
-from cds_service.discovery import find_service
 from cds_service.population.cli import run_population_job
 from cds_service.population.inputs import list_export
 from cds_service.population.records import patient_reference
 from cds_service.settings import Settings
 
 from .conftest import ECQM, SYNTHEA
+from .endpoint import Cards, endpoint_cards
 
-SERVICE_ID = "osteopenia-management"
 AS_OF_DATES = [date(2006, 7, 19), date(2020, 8, 20), date(2025, 12, 31)]
-Cards = set[tuple[str, str, str]]
 
 
 def _synthea_patients() -> dict[str, list[dict[str, Any]]]:
@@ -60,45 +58,6 @@ GHOSTS = {patient_reference(e["resource"]) for entries in PATIENTS.values() for 
 }
 
 
-def _prefetch(entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """What an EHR would prefetch: per template key, the patient's resources of its type."""
-    service = find_service(SERVICE_ID, "patient-view")
-    assert service is not None
-    prefetch: dict[str, Any] = {}
-    for key, template in service.prefetch.items():
-        rtype = template.split("?", 1)[0].split("/", 1)[0]
-        of_type = [e for e in entries if e["resource"]["resourceType"] == rtype]
-        if template.startswith("Patient/"):
-            prefetch[key] = of_type[0]["resource"]
-        else:
-            prefetch[key] = {"resourceType": "Bundle", "type": "searchset", "entry": of_type}
-    return prefetch
-
-
-def _endpoint_cards(
-    client: FlaskClient, monkeypatch: pytest.MonkeyPatch, as_of: date
-) -> dict[str, Cards]:
-    noon = datetime(as_of.year, as_of.month, as_of.day, 12, tzinfo=UTC)
-    monkeypatch.setattr(client.application.extensions["governance"], "clock", lambda: noon)
-    out = {}
-    for pid, entries in PATIENTS.items():
-        response = client.post(
-            f"/cds-services/{SERVICE_ID}",
-            json={
-                "hook": "patient-view",
-                "hookInstance": f"equivalence-{pid}",
-                "context": {"userId": "Practitioner/equivalence", "patientId": pid},
-                "prefetch": _prefetch(entries),
-            },
-        )
-        assert response.status_code == 200, response.get_data(as_text=True)
-        out[pid] = {
-            (c["source"]["topic"]["code"], c["indicator"], c["summary"])
-            for c in response.get_json()["cards"]
-        }
-    return out
-
-
 def _population_cards(csv_path: Path) -> dict[str, Cards]:
     out: dict[str, Cards] = defaultdict(set)
     with csv_path.open(encoding="utf-8", newline="") as source:
@@ -121,7 +80,10 @@ def test_population_equals_patient_view_for_every_fixture_patient(
 ) -> None:
     out = tmp_path / "out"
     report = run_population_job(spark, list_export(fixture_export), as_of, out, Settings())
-    expected = _endpoint_cards(client, monkeypatch, as_of)
+    expected = {
+        pid: endpoint_cards(client, monkeypatch, as_of, pid, entries)
+        for pid, entries in PATIENTS.items()
+    }
     got = _population_cards(out / "care_gaps.csv")
 
     assert report.patients == len(PATIENTS)
