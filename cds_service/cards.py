@@ -13,7 +13,12 @@ import uuid
 from typing import Any
 
 from cds_service.guideline import wording
-from cds_service.guideline.recommendation import Evidence, Recommendation
+from cds_service.guideline.recommendation import (
+    DraftRemoval,
+    Evidence,
+    OrderKind,
+    Recommendation,
+)
 from cds_service.guideline.references import catalogue
 from cds_service.orders import draft_order, order_label
 from cds_service.service_response import without_empty_values
@@ -98,6 +103,33 @@ def _source(rec: Recommendation) -> dict[str, Any]:
     return source
 
 
+def _create_action(kind: OrderKind, patient_id: str) -> dict[str, Any]:
+    resource = draft_order(kind, patient_id)
+    text = (resource.get("medicationCodeableConcept") or resource.get("code") or {}).get(
+        "text", kind.value
+    )
+    return {
+        "type": "create",
+        "description": f"Create a draft {resource['resourceType']}: {text}",
+        "resource": resource,
+    }
+
+
+def _removal_suggestion(removal: DraftRemoval, patient_id: str) -> dict[str, Any]:
+    """CDS Hooks 2.0.1 Action: a ``delete`` names the draft by ``resourceId``, a relative
+    reference string (never through ``resource``, which is deprecated for deletes)."""
+    actions: list[dict[str, Any]] = [
+        {
+            "type": "delete",
+            "description": f"Remove the draft order {removal.draft}",
+            "resourceId": removal.draft,
+        }
+    ]
+    if removal.replacement is not None:
+        actions.append(_create_action(removal.replacement, patient_id))
+    return {"label": removal.label, "uuid": str(uuid.uuid4()), "actions": actions}
+
+
 def render_card(rec: Recommendation, patient_id: str) -> dict[str, Any]:
     card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()),
@@ -107,23 +139,13 @@ def render_card(rec: Recommendation, patient_id: str) -> dict[str, Any]:
         "source": _source(rec),
         "extension": {RULE_SYSTEM: rec.rule_id},
     }
-    suggestions = []
+    suggestions = [_removal_suggestion(r, patient_id) for r in rec.removals]
     for kind in rec.orders:
-        resource = draft_order(kind, patient_id)
-        text = (resource.get("medicationCodeableConcept") or resource.get("code") or {}).get(
-            "text", kind.value
-        )
         suggestions.append(
             {
                 "label": order_label(kind),
                 "uuid": str(uuid.uuid4()),
-                "actions": [
-                    {
-                        "type": "create",
-                        "description": f"Create a draft {resource['resourceType']}: {text}",
-                        "resource": resource,
-                    }
-                ],
+                "actions": [_create_action(kind, patient_id)],
             }
         )
     if suggestions:

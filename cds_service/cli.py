@@ -55,6 +55,7 @@ def evaluate_request(
     """
     from cds_service.app import build_engine
     from cds_service.discovery import service_definitions
+    from cds_service.engine import answer as engine_answer
     from cds_service.errors import ServiceError
     from cds_service.fhir_client import FhirClient
     from cds_service.hook_request import validate_hook_request
@@ -75,8 +76,10 @@ def evaluate_request(
     finally:
         client.close()
     engine = engine if engine is not None else build_engine(settings)
-    cards = engine.evaluate(prefetch, patient_id=request.patient_id, as_of=as_of)
-    return service_response(cards)
+    answer = engine_answer(engine, request, prefetch, as_of=as_of)
+    for unread in answer.unread:
+        print(f"draft not checked: {unread.reference}: {unread.reason}", file=sys.stderr)
+    return service_response(answer.cards)
 
 
 def _evaluate(args: argparse.Namespace) -> int:

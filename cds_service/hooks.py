@@ -12,6 +12,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from cds_service import security
 from cds_service.discovery import ServiceDefinition, find_service, services_with_id
+from cds_service.engine import answer as engine_answer
 from cds_service.errors import Issue, ServiceError
 from cds_service.fhir_client import FhirClient
 from cds_service.hook_request import HookRequest, parse_json_body, validate_hook_request
@@ -151,10 +152,11 @@ def call_service(service_id: str) -> Response:
             ]
         raise
     engine = current_app.extensions["cds_engine"]
-    cards = engine.evaluate(
-        prefetch, patient_id=hook_request.patient_id, as_of=datetime.now(UTC).date()
-    )
-    body = service_response(cards)
+    answer = engine_answer(engine, hook_request, prefetch, as_of=datetime.now(UTC).date())
+    if answer.unread:
+        # Not an error: the order checks stay silent about a draft they cannot read.
+        fields["draftsNotChecked"] = [f"{u.reference}: {u.reason}" for u in answer.unread[:20]]
+    body = service_response(answer.cards)
     fields["cards"] = len(body["cards"])
 
     card_log = current_app.extensions.get("card_log")

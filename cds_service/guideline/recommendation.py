@@ -15,6 +15,7 @@ from enum import StrEnum
 class Indicator(StrEnum):
     INFO = "info"
     WARNING = "warning"
+    CRITICAL = "critical"  # order checks only: a contraindicated draft
 
 
 class SelectionBehavior(StrEnum):
@@ -50,6 +51,16 @@ class Link:
 
 
 @dataclass(frozen=True, slots=True)
+class DraftRemoval:
+    """An order check's suggestion to remove one of the clinician's drafts, and what to order
+    in its place (a ``create`` beside the ``delete``)."""
+
+    draft: str  # "MedicationRequest/<id>" as the draft names itself in draftOrders
+    label: str
+    replacement: OrderKind | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Recommendation:
     rule_id: str
     indicator: Indicator
@@ -62,3 +73,4 @@ class Recommendation:
     override_reasons: tuple[str, ...] = ()  # keys of override_reasons in references.json
     links: tuple[Link, ...] = ()
     lifelong_note: bool = False  # the "Always" paragraph of the specification
+    removals: tuple[DraftRemoval, ...] = ()  # order checks: drafts to take back

@@ -58,6 +58,11 @@ class Thresholds:
     denosumab_dose_interval_days: int
     denosumab_stop_grace_days: int
     glucocorticoid_min_days: int
+    # order checks (O1–O7)
+    order_denosumab_transition_early_days: int
+    order_denosumab_long_years: float
+    order_cancer_therapy_dxa_recency_years: float
+    order_glucocorticoid_dxa_lookback_days: int
 
 
 _FIELD_TYPES: dict[str, str] = {f.name: str(f.type) for f in fields(Thresholds)}

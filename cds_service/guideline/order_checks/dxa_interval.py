@@ -1,0 +1,48 @@
+"""O5: a DXA drafted earlier than the monitoring interval of R6 allows."""
+
+from __future__ import annotations
+
+from fhir_mappings.draft_orders import DraftOrder
+
+from .. import wording
+from ..monitoring import dxa_schedule
+from ..recommendation import Evidence, Indicator, Recommendation
+from .session import OrderSession, draft_evidence, remove
+
+
+def dxa_too_early(session: OrderSession, draft: DraftOrder) -> Recommendation | None:
+    a = session.a
+    if not draft.is_dxa or not a.eligibility.adult_rules:
+        return None
+    schedule = dxa_schedule(a)
+    if schedule is None or a.as_of >= schedule.due_from:
+        return None
+    last = schedule.last
+    return Recommendation(
+        rule_id="O5",
+        indicator=Indicator.INFO,
+        summary=wording.shorten(
+            f"DXA drafted early: last {wording.day(last.date)}, repeat due from "
+            f"{wording.day(schedule.due_from)} ({schedule.interval})"
+        ),
+        advice=(
+            f"The last DXA was on {wording.day(last.date)}. For this patient "
+            f"({schedule.why}) a repeat is due from {wording.day(schedule.due_from)}: "
+            f"{schedule.interval}. An earlier scan rarely changes management, because the "
+            "change in density between scans is usually smaller than the precision of the "
+            "measurement (BHOF 2022; Gourlay 2012).",
+            "If a new fracture, a new glucocorticoid course or a treatment started since the "
+            "last scan is the reason, keep the order and record it.",
+        ),
+        evidence=(
+            draft_evidence(draft),
+            Evidence(
+                "Last DXA",
+                last.source.display or "bone density study",
+                last.date,
+                last.source.reference,
+            ),
+        ),
+        references=("BHOF2022", "GOURLAY2012"),
+        removals=(remove(draft),),
+    )
