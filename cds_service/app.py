@@ -37,10 +37,11 @@ def create_app(settings: Settings | None = None, *, engine: Any | None = None) -
     cors.init_app(app, settings)
     request_log.init_app(app, settings)
     errors.init_app(app)
+    # The store first: the JWT replay record is one of its tables.
+    store.init_app(app, settings)
     security.init_app(app, settings)
     app.register_blueprint(discovery_bp)
     app.register_blueprint(hooks_bp)
     app.register_blueprint(health_bp)
-    store.init_app(app, settings)
     openapi.init_app(app, settings)
     return app

@@ -11,6 +11,7 @@ from . import (
     dxa,
     fractures,
     frax,
+    labs,
     lifestyle,
     medications,
     observations,
@@ -78,6 +79,13 @@ def build_facts(prefetch: Mapping[str, Any], *, patient_id: str, as_of: date) ->
         key=lambda f: f.onset or date.min,
     )
     facts.therapies = _guarded(ctx, "Medications", [], lambda: medications.map_medications(ctx))
+    facts.kidney, unreadable_kidney = _guarded(
+        ctx, "Kidney function", ([], []), lambda: labs.map_kidney(items, ctx, facts.sex)
+    )
+    facts.calcium, unreadable_calcium = _guarded(
+        ctx, "Calcium", ([], []), lambda: labs.map_calcium(items, ctx)
+    )
+    facts.unreadable = [*unreadable_kidney, *unreadable_calcium]
 
     if ctx.after_as_of:
         notes.add(f"{ctx.after_as_of} facts dated after the evaluation date {as_of} left out")

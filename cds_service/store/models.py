@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -100,4 +101,15 @@ feedback_suggestions = Table(
         primary_key=True,
     ),
     Column("suggestion_id", String(128), primary_key=True),
+)
+
+# The ``jti`` of every authentication JWT accepted and not yet expired, per issuer: the replay
+# record all replicas consult (``cds_service.security.replay_store``).
+jwt_jti = Table(
+    "jwt_jti",
+    metadata,
+    Column("iss", String(2048), primary_key=True),
+    Column("jti", String(256), primary_key=True),
+    Column("expires_at", Float, nullable=False),  # seconds since the epoch
+    Index("ix_jwt_jti_expires_at", "expires_at"),
 )

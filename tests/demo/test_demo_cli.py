@@ -173,7 +173,7 @@ def test_sandbox_url_keeps_urls_readable() -> None:
 def test_issuer_file_pins_given_keys_or_names_the_published_ones(
     jwks_file: Path, tmp_path: Path
 ) -> None:
-    from cds_service.security_issuers import load_trusted_issuers
+    from cds_service.security.issuers import load_trusted_issuers
 
     fhir = "http://127.0.0.1:8081/fhir"
     (pinned,) = load_trusted_issuers(write_issuer_file(tmp_path, jwks_file, fhir), production=False)

@@ -1,4 +1,4 @@
-"""Asserted outcomes for every real patient in ``shared/fixtures``, through ``Engine.evaluate``.
+"""Asserted outcomes for every real patient in ``tests/fixtures``, through ``Engine.evaluate``.
 
 Each expectation below was derived by reading the patient's resources against
 clinical-spec.md, not by copying what the engine prints. The reasoning is in the tables.

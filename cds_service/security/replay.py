@@ -3,7 +3,7 @@
 Entries are kept per issuer (a ``jti`` is unique only within its issuer) until the token they
 stand for expires, since an expired token is refused anyway. Each issuer has its own bound, so
 one busy EHR cannot push another's entries out. The cache lives in the process; ``ReplayGuard``
-adds the record shared by the worker processes of the host (``security_replay_store``).
+adds the record shared by the worker processes of the host (``replay_store``).
 """
 
 from __future__ import annotations
