@@ -17,9 +17,10 @@ from cds_service.guideline.recommendation import (
     DraftRemoval,
     Evidence,
     OrderKind,
+    Reason,
     Recommendation,
 )
-from cds_service.guideline.references import catalogue
+from cds_service.guideline.references import catalogue, cite, cited_keys
 from cds_service.orders import draft_order, order_label
 from cds_service.service_response import without_empty_values
 
@@ -31,6 +32,7 @@ LIFELONG_NOTE = (
     "improves from the osteopenic to the normal range does not remove the underlying "
     "predisposition to bone loss, so bone health needs lifelong attention."
 )
+DETAIL_BUDGET = 2000  # characters of a card's whole detail (clinical-spec §0.4)
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]~])")  # links, emphasis, code, strikethrough
 _WHITESPACE = re.compile(r"\s+")
@@ -66,30 +68,50 @@ def _paragraphs(lines: tuple[str, ...]) -> str:
     return "\n\n".join(out)
 
 
+def _citation_order(rec: Recommendation) -> list[str]:
+    """Keys cited inline, in order of use, then the rule's other sources."""
+    order = cited_keys(rec.advice)
+    return order + [key for key in rec.references if key not in order]
+
+
 def render_detail(rec: Recommendation) -> str:
+    """Advice with inline ``[n]`` citations, the facts it rests on, numbered short references.
+
+    The whole detail stays within ``DETAIL_BUDGET`` characters: should a record hold more
+    facts than fit, the last facts give way to a line saying how many more there are.
+    """
     refs = catalogue().references
-    blocks = [_paragraphs(rec.advice)]
+    order = _citation_order(rec)
+    advice = [cite(line, order) for line in rec.advice]
+    uncited = [key for key in order if key not in cited_keys(rec.advice)]
+    if uncited:
+        advice.append("Sources: " + ", ".join(f"[{order.index(k) + 1}]" for k in uncited) + ".")
+    head = [_paragraphs(tuple(advice))]
     if rec.lifelong_note:
-        blocks.append(LIFELONG_NOTE)
-    if rec.evidence:
-        blocks.append("**Based on:**\n" + "\n".join(_evidence_line(e) for e in rec.evidence))
-    if rec.references:
-        numbered = []
-        for number, key in enumerate(rec.references, start=1):
-            ref = refs[key]
-            line = f"{number}. {ref.citation}"
-            if ref.doi:
-                line += f" doi:{ref.doi}"
-            elif ref.link:
-                line += f" {ref.link}"
-            numbered.append(line)
-        blocks.append("**References:**\n" + "\n".join(numbered))
-    return "\n\n".join(b for b in blocks if b)
+        head.append(LIFELONG_NOTE)
+    tail = []
+    if order:
+        tail.append(
+            "**References:**\n"
+            + "\n".join(f"{n}. {refs[key].short_form}" for n, key in enumerate(order, start=1))
+        )
+    facts = [_evidence_line(e) for e in rec.evidence]
+    shown = len(facts)
+    while True:
+        lines = facts[:shown]
+        if shown < len(facts):
+            lines.append(f"- \u2026 and {len(facts) - shown} more in the record")
+        blocks = [*head, "**Based on:**\n" + "\n".join(lines) if lines else "", *tail]
+        detail = "\n\n".join(b for b in blocks if b)
+        if len(detail) <= DETAIL_BUDGET or shown == 0:
+            return detail
+        shown -= 1
 
 
 def _source(rec: Recommendation) -> dict[str, Any]:
     cat = catalogue()
-    primary = cat.references[rec.references[0]] if rec.references else None
+    keys = rec.references or tuple(_citation_order(rec))
+    primary = cat.references[keys[0]] if keys else None
     source: dict[str, Any] = {
         "label": primary.label if primary else "osteopenia-cds",
         "topic": {
@@ -103,8 +125,8 @@ def _source(rec: Recommendation) -> dict[str, Any]:
     return source
 
 
-def _create_action(kind: OrderKind, patient_id: str) -> dict[str, Any]:
-    resource = draft_order(kind, patient_id)
+def _create_action(kind: OrderKind, patient_id: str, reason: Reason | None) -> dict[str, Any]:
+    resource = draft_order(kind, patient_id, reason)
     text = (resource.get("medicationCodeableConcept") or resource.get("code") or {}).get(
         "text", kind.value
     )
@@ -126,7 +148,7 @@ def _removal_suggestion(removal: DraftRemoval, patient_id: str) -> dict[str, Any
         }
     ]
     if removal.replacement is not None:
-        actions.append(_create_action(removal.replacement, patient_id))
+        actions.append(_create_action(removal.replacement, patient_id, None))
     return {"label": removal.label, "uuid": str(uuid.uuid4()), "actions": actions}
 
 
@@ -145,7 +167,7 @@ def render_card(rec: Recommendation, patient_id: str) -> dict[str, Any]:
             {
                 "label": order_label(kind),
                 "uuid": str(uuid.uuid4()),
-                "actions": [_create_action(kind, patient_id)],
+                "actions": [_create_action(kind, patient_id, rec.reason)],
             }
         )
     if suggestions:

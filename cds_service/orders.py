@@ -18,11 +18,12 @@ import orjson
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
-from cds_service.guideline.recommendation import OrderKind
+from cds_service.guideline.recommendation import OrderKind, Reason
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 LOINC = "http://loinc.org"
 CPT = "http://www.ama-assn.org/go/cpt"
+SNOMED = "http://snomed.info/sct"
 UCUM = "http://unitsofmeasure.org"
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _PLACEHOLDER = "Patient/template"
@@ -123,18 +124,29 @@ def _cholecalciferol() -> dict[str, Any]:
 
 
 def _calcium() -> dict[str, Any]:
+    # One tablet of calcium carbonate 1,250 mg, which holds 500 mg elemental calcium: the dose
+    # is the tablet, so the salt's weight and the elemental weight are never read as one.
     return _medication_request(
         "1897",
         "calcium carbonate",
-        "calcium carbonate 1,250 mg (500 mg elemental calcium) oral tablet",
+        "calcium carbonate 1,250 mg oral tablet; each tablet provides 500 mg elemental calcium",
         {
-            "text": "500 mg elemental calcium by mouth once daily with a meal, to reach the "
-            "recommended total intake together with dietary calcium",
+            "text": "1 tablet by mouth once daily with a meal, only if dietary calcium is below "
+            "the recommended total intake",
             "timing": _timing(1, 1, "d"),
             "route": {"text": "oral"},
-            "doseAndRate": _dose(500, "mg", "mg"),
+            "doseAndRate": [
+                {
+                    "doseQuantity": {
+                        "value": 1,
+                        "unit": "tablet",
+                        "system": UCUM,
+                        "code": "{tbl}",
+                    }
+                }
+            ],
         },
-        "Calcium supplement for bone health (IOM 2011, BHOF 2022).",
+        "Calcium supplement if dietary intake is below target, food first (IOM 2011).",
     )
 
 
@@ -149,7 +161,25 @@ def _dxa() -> dict[str, Any]:
             },
         ],
         "DXA bone density scan, lumbar spine and hip",
-        "Bone density monitoring (BHOF 2022).",
+        "Bone density study: the reason is in reasonCode.",
+    )
+
+
+def _referral() -> dict[str, Any]:
+    # SNOMED CT 306118006 "Referral to endocrinology service (procedure)": the same code and
+    # display in several public terminology artefacts, one of them a checked replacement of a
+    # wrong code (V2 in fhir_mappings/data terms); the text names the other services accepted.
+    return _service_request(
+        [
+            {
+                "system": SNOMED,
+                "code": "306118006",
+                "display": "Referral to endocrinology service (procedure)",
+            }
+        ],
+        "Referral to an osteoporosis, fracture liaison or endocrinology service",
+        "Very high fracture risk (AACE 2020): assessment for anabolic-first therapy or "
+        "zoledronic acid.",
     )
 
 
@@ -176,9 +206,14 @@ _BUILDERS: dict[OrderKind, tuple[Callable[[], dict[str, Any]], type, str]] = {
         MedicationRequest,
         "Order vitamin D3 (cholecalciferol) 800 IU daily",
     ),
-    OrderKind.CALCIUM: (_calcium, MedicationRequest, "Order calcium 500 mg daily"),
+    OrderKind.CALCIUM: (
+        _calcium,
+        MedicationRequest,
+        "Order calcium carbonate, 500 mg elemental daily, if diet falls short",
+    ),
     OrderKind.DXA: (_dxa, ServiceRequest, "Order DXA bone density scan"),
     OrderKind.VITAMIN_D_TEST: (_vitamin_d_test, ServiceRequest, "Order 25-hydroxyvitamin D level"),
+    OrderKind.REFERRAL: (_referral, ServiceRequest, "Refer to a bone health service"),
 }
 
 
@@ -205,12 +240,40 @@ def order_label(kind: OrderKind) -> str:
     return _BUILDERS[kind][2]
 
 
-def draft_order(kind: OrderKind, patient_id: str) -> dict[str, Any]:
-    """A fresh copy of the validated draft, for ``Patient/<patient_id>``."""
+def _reason_code(reason: Reason) -> dict[str, Any]:
+    concept: dict[str, Any] = {"text": reason.text}
+    if reason.system and reason.code:
+        coding = {"system": reason.system, "code": reason.code}
+        if reason.display:
+            coding["display"] = reason.display
+        concept["coding"] = [coding]
+    return concept
+
+
+@cache
+def _validated_reason(reason: Reason) -> dict[str, Any]:
+    """The reason as a validated CodeableConcept (once per distinct reason)."""
+    probe = {
+        "resourceType": "ServiceRequest",
+        "status": "draft",
+        "intent": "proposal",
+        "subject": {"reference": _PLACEHOLDER},
+        "reasonCode": [_reason_code(reason)],
+    }
+    return ServiceRequest.model_validate(probe).model_dump(mode="json", exclude_none=True)[
+        "reasonCode"
+    ][0]
+
+
+def draft_order(kind: OrderKind, patient_id: str, reason: Reason | None = None) -> dict[str, Any]:
+    """A fresh copy of the validated draft, for ``Patient/<patient_id>``; a ServiceRequest
+    carries ``reason`` as its reasonCode."""
     if not _FHIR_ID.match(patient_id):
         raise ValueError("patient id is not a valid FHIR id")
     # Parsing the template's serialized form builds every object afresh (nothing is shared
     # between requests) at a fraction of copy.deepcopy's cost.
     resource: dict[str, Any] = orjson.loads(_template_json(kind))
     resource["subject"] = {"reference": f"Patient/{patient_id}"}
+    if reason is not None and resource["resourceType"] == "ServiceRequest":
+        resource["reasonCode"] = [orjson.loads(orjson.dumps(_validated_reason(reason)))]
     return resource

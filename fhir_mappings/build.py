@@ -62,6 +62,10 @@ def build_facts(prefetch: Mapping[str, Any], *, patient_id: str, as_of: date) ->
         _guarded(ctx, "FRAX", [], lambda: frax.map_frax(items, ctx)),
         key=lambda f: f.source.date or date.min,
     )
+    facts.risk_tools = sorted(
+        _guarded(ctx, "Risk tools", [], lambda: frax.map_risk_tools(items, ctx)),
+        key=lambda r: r.source.date or date.min,
+    )
     facts.vitamin_d = sorted(
         _guarded(ctx, "Vitamin D", [], lambda: vitamin_d.map_vitamin_d(items, ctx)),
         key=lambda v: v.source.date or date.min,

@@ -120,6 +120,8 @@ ALCOHOL_UNITS_PER_DAY: Mapping[str, float] = MappingProxyType(
     {unit.lower(): float(factor) for unit, factor in _OBS["alcohol_units_per_day"].items()}
 )
 AUDIT_C_CODES = frozenset(_OBS["audit_c"])
+# Osteoporosis Self-Assessment Tool score, LOINC 98146-4 (CMS249 value set: V)
+RISK_TOOLS: Mapping[str, str] = MappingProxyType(dict(_OBS["risk_tools"]))
 LATERALITY_CODES: Mapping[str, str] = MappingProxyType(dict(_OBS["laterality_codes"]))
 
 # --- Laboratory results of clinical-spec §0.1 (labs.json) ---------------------------------
@@ -156,6 +158,7 @@ OBSERVATION_CODES_OF_INTEREST = frozenset(
     | SMOKING_CODES
     | ALCOHOL_CODES
     | AUDIT_C_CODES
+    | set(RISK_TOOLS)
     | LAB_CODES
 )
 

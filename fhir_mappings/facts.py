@@ -85,6 +85,15 @@ class FraxRisk:
 
 
 @dataclass(frozen=True, slots=True)
+class RiskToolScore:
+    """A fracture-risk screening tool's score (OST, LOINC 98146-4), as R10 reads it."""
+
+    tool: str
+    score: float
+    source: Provenance
+
+
+@dataclass(frozen=True, slots=True)
 class VitaminDLevel:
     """Total 25(OH)D in ng/mL; ``comparator`` keeps "<" / ">" from the lab."""
 
@@ -312,6 +321,7 @@ class PatientFacts:
     bone_density_scores: list[BoneDensityScore] = field(default_factory=list)
     dxa_events: list[DxaEvent] = field(default_factory=list)
     frax: list[FraxRisk] = field(default_factory=list)
+    risk_tools: list[RiskToolScore] = field(default_factory=list)
     vitamin_d: list[VitaminDLevel] = field(default_factory=list)
     smoking: SmokingFact | None = None  # only the most recent counts
     alcohol: AlcoholFact | None = None  # most recent

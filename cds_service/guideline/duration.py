@@ -159,8 +159,8 @@ def duration_review(a: Assessment) -> Recommendation | None:
         summary=wording.shorten("; ".join(parts)),
         advice=tuple(advice),
         evidence=tuple(evidence),
-        # the Endocrine Society update is cited for its denosumab advice only
+        # the ECTS position and the Endocrine Society guideline are cited for denosumab only
         references=("ASBMR2016", "ACP2023")
-        + (("ENDO2020",) if denosumab is not None else ())
+        + (("ECTS2021", "ENDO2019") if denosumab is not None else ())
         + ("BHOF2022",),
     )

@@ -57,5 +57,5 @@ def medication_bone_loss(a: Assessment) -> Recommendation | None:
         ),
         advice=tuple(advice),
         evidence=tuple(evidence),
-        references=("ACR2022", "BHOF2022", "SEED2"),
+        references=("ACR2022", "BHOF2022"),
     )

@@ -32,6 +32,7 @@ class OrderKind(StrEnum):
     CALCIUM = "calcium"
     DXA = "dxa"
     VITAMIN_D_TEST = "vitamin-d-test"
+    REFERRAL = "bone-referral"  # osteoporosis / fracture liaison / endocrinology service
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,16 @@ class Evidence:
     value: str
     date: date | None = None
     reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a ServiceRequest draft is ordered: its ``reasonCode`` (a verified code, or text)."""
+
+    text: str
+    system: str | None = None
+    code: str | None = None
+    display: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,4 +84,5 @@ class Recommendation:
     override_reasons: tuple[str, ...] = ()  # keys of override_reasons in references.json
     links: tuple[Link, ...] = ()
     lifelong_note: bool = False  # the "Always" paragraph of the specification
+    reason: Reason | None = None  # reasonCode of the card's ServiceRequest drafts
     removals: tuple[DraftRemoval, ...] = ()  # order checks: drafts to take back

@@ -45,11 +45,28 @@ class Thresholds:
     vitamin_d_iu_under_71: int
     vitamin_d_iu_71_plus: int
     alcohol_excess_drinks_per_day: float
-    dxa_interval_low_risk_min_years: float
-    dxa_interval_low_risk_max_years: float
-    dxa_interval_high_risk_min_years: float
-    dxa_interval_high_risk_max_years: float
     dxa_higher_risk_t_score_max: float
+    # clinical v2: very high risk, DXA bands, R2's supplement threshold, R10 screening
+    very_high_risk_recent_fracture_months: int
+    very_high_risk_t_score_below: float
+    very_high_risk_frax_major_percent: float
+    very_high_risk_frax_hip_percent: float
+    dxa_band_mild_t_score_above: float
+    dxa_interval_mild_years: float
+    dxa_interval_moderate_min_years: float
+    dxa_interval_moderate_max_years: float
+    dxa_interval_high_risk_years: float
+    dxa_interval_monitoring_years: float
+    dxa_min_interval_months: int
+    dxa_overdue_grace_years: float
+    vitamin_d_supplement_threshold_ng_ml: float
+    recent_fracture_exercise_months: int
+    screening_women_min_age_years: int
+    postmenopausal_age_years: int
+    screening_frax_major_without_bmd_percent: float
+    screening_ost_below: float
+    screening_men_enabled: int
+    screening_men_min_age_years: int
     oral_bisphosphonate_review_years: float
     oral_bisphosphonate_max_years: float
     iv_bisphosphonate_review_years: float
@@ -119,21 +136,28 @@ def _check_consistency(t: Thresholds) -> None:
     if not 0 <= t.minimum_age_years <= t.adult_min_age_years:
         problems.append("need 0 <= minimum_age_years <= adult_min_age_years")
     for low, high in (
-        ("dxa_interval_low_risk_min_years", "dxa_interval_low_risk_max_years"),
-        ("dxa_interval_high_risk_min_years", "dxa_interval_high_risk_max_years"),
+        ("dxa_interval_moderate_min_years", "dxa_interval_moderate_max_years"),
         ("oral_bisphosphonate_review_years", "oral_bisphosphonate_max_years"),
     ):
         if not 0 < getattr(t, low) <= getattr(t, high):
             problems.append(f"need 0 < {low} <= {high}")
     for name in _FIELD_TYPES:
         value = getattr(t, name)
-        if name.startswith(("t_score", "z_score", "dxa_higher_risk_t_score")):
+        if name.startswith(
+            ("t_score", "z_score", "dxa_higher_risk_t_score", "very_high_risk_t", "dxa_band")
+        ):
             continue
         if value < 0:
             problems.append(f"{name} must not be negative")
     for name in ("frax_major_osteoporotic_treatment_percent", "frax_hip_treatment_percent"):
         if not 0 < getattr(t, name) <= 100:
             problems.append(f"{name} must be a percentage in (0, 100]")
+    if not t.dxa_higher_risk_t_score_max < t.dxa_band_mild_t_score_above <= t.t_score_normal_min:
+        problems.append(
+            "need dxa_higher_risk_t_score_max < dxa_band_mild_t_score_above <= t_score_normal_min"
+        )
+    if t.screening_men_enabled not in (0, 1):
+        problems.append("screening_men_enabled must be 0 or 1")
     if problems:
         raise ConfigurationError("invalid thresholds: " + "; ".join(problems))
 

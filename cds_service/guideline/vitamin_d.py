@@ -124,7 +124,7 @@ def vitamin_d_card(a: Assessment) -> Recommendation | None:
                 common,
             ),
             evidence=deficiency_evidence,
-            references=("IOM2011", "BHOF2022", "SEED2"),
+            references=("IOM2011", "BHOF2022"),
             orders=(OrderKind.VITAMIN_D_TEST,),
             selection_behavior=SelectionBehavior.ANY,
         )
@@ -185,7 +185,7 @@ def vitamin_d_card(a: Assessment) -> Recommendation | None:
             ),
             *deficiency_evidence,
         ),
-        references=("IOM2011", "BHOF2022", "SEED2", "SEED1"),
+        references=("IOM2011", "BHOF2022"),
         orders=() if on_vitamin_d else (OrderKind.CHOLECALCIFEROL,),
         selection_behavior=None if on_vitamin_d else SelectionBehavior.ANY,
     )

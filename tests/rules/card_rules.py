@@ -26,7 +26,7 @@ CARD_KEYS = {
 }
 RULE_SYSTEM = "urn:osteopenia-cds:rule"
 MODELS = {"MedicationRequest": MedicationRequest, "ServiceRequest": ServiceRequest}
-RULE_ID = re.compile(r"^(R[0-9]+|O[1-7])$")
+RULE_ID = re.compile(r"^(R[0-9]{1,2}|O[1-7])$")
 DRAFT_REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 
 

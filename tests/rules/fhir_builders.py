@@ -257,3 +257,23 @@ def prefetch(patient_resource: dict[str, Any], *resources: dict[str, Any]) -> di
     for key, items in keys.items():
         result[key] = bundle(*items)
     return result
+
+
+FRACTURE_DISPLAYS = {
+    "S72.001A": "Fracture of unspecified part of neck of right femur, initial encounter",
+    "S52.501A": "Unspecified fracture of the lower end of right radius, initial encounter",
+    "S32.010A": "Wedge compression fracture of first lumbar vertebra, initial encounter",
+}
+
+
+def fracture(pid: str, icd10: str, onset: date) -> dict[str, Any]:
+    """A fracture Condition (ICD-10-CM) with its onset date."""
+    return condition(pid, ICD10, icd10, FRACTURE_DISPLAYS.get(icd10, "Fracture"), onset)
+
+
+def ost(pid: str, score: float, when: date) -> dict[str, Any]:
+    """An Osteoporosis Self-Assessment Tool score (LOINC 98146-4, CMS249)."""
+    quantity = {"value": score, "unit": "{score}", "system": UCUM, "code": "{score}"}
+    return _observation(
+        pid, "98146-4", "Osteoporosis Self-Assessment Tool", when, valueQuantity=quantity
+    )

@@ -61,8 +61,13 @@ def test_r4_card_content(run: Run) -> None:
     for reason in card["overrideReasons"]:
         assert reason["system"] == "urn:osteopenia-cds:override-reason"
     detail = card["detail"]
-    assert "alendronate 70 mg once weekly" in detail and "risedronate 35 mg once weekly" in detail
-    assert "73 %" in detail and "about 50 %" in detail
+    assert "alendronate 70 mg or risedronate 35 mg once weekly" in detail
+    # v2: effect sizes by fracture type as the ACP 2023 review reports them, never a bare
+    # "about 50 %"; the 73 % (Siris 2008, osteopenia) on this osteopenia card
+    assert "about 50 %" not in detail
+    assert "hip, clinical vertebral and other clinical fractures" in detail
+    assert "73 %" in detail and "Siris ES, et al. Osteoporos Int 2008" in detail
+    assert "Thresholds:" in detail  # a FRAX criterion triggered
     assert "**Always:**" in detail
     codes = [
         s["actions"][0]["resource"]["medicationCodeableConcept"]["coding"][0]["code"]

@@ -162,10 +162,29 @@ def test_readiness_reports_the_store(store_app: Flask, store_client: Any) -> Non
 def test_readiness_fails_when_schema_is_behind(store_app: Flask, store_client: Any) -> None:
     engine = store_app.extensions["store"].engine
     with engine.begin() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = 'old'"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
     result = store_app.extensions["store"].readiness()
     assert result["ok"] is False and f"expected {head_revision()}" in result["detail"]
     assert store_client.get("/readyz").status_code == 503
+
+
+def test_readiness_holds_when_a_newer_release_migrated_first(
+    store_app: Flask, store_client: Any
+) -> None:
+    """The migration Job of a rollout runs before the new replicas start: the old ones keep
+    serving on the newer (additive) schema until they are replaced."""
+    engine = store_app.extensions["store"].engine
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'f00dcafe_newer'"))
+    result = store_app.extensions["store"].readiness()
+    assert result["ok"] is True and "newer than" in result["detail"]
+    assert store_client.get("/readyz").status_code == 200
+    # A replica of this release restarting now starts on that schema.
+    restarted = open_store(store_app.extensions["store"].settings)
+    try:
+        assert current_revision(restarted.engine) == "f00dcafe_newer"
+    finally:
+        restarted.close()
 
 
 def test_readiness_fails_when_database_unreachable(tmp_path: Path) -> None:

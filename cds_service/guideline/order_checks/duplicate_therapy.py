@@ -72,16 +72,16 @@ def _denosumab_transition(
                 f"The last denosumab injection was on {wording.day(last)}; its cover runs to "
                 f"{wording.day(due)}. A bisphosphonate now would overlap active denosumab. To "
                 f"switch, start it from {wording.day(from_day)}, about six months after the last "
-                "injection (ECTS 2021).",
+                "injection {{ECTS2021}}.",
             ),
             evidence=evidence,
-            references=("ENDO2020",),
+            references=("ECTS2021", "ENDO2020"),
             removals=(remove(draft),),
         )
     advice = [
         f"Starting a bisphosphonate about six months after the last denosumab injection "
         f"({wording.day(last)}) is the recommended transition: it prevents the rebound bone "
-        "loss and vertebral fractures that follow stopping denosumab (ECTS 2021).",
+        "loss and vertebral fractures that follow stopping denosumab {{ECTS2021}}.",
     ]
     if a.as_of > late_after:
         advice.append(
@@ -92,7 +92,7 @@ def _denosumab_transition(
         advice.append(
             f"After {denosumab_years:.1f} years of denosumab (more than "
             f"{wording.number(th.order_denosumab_long_years)}), zoledronic acid is the "
-            "follow-on of choice (ECTS 2021)."
+            "follow-on of choice {{ECTS2021}}."
         )
     return Recommendation(
         rule_id="O3",
@@ -103,7 +103,7 @@ def _denosumab_transition(
         ),
         advice=tuple(advice),
         evidence=evidence,
-        references=("ENDO2020",),
+        references=("ECTS2021", "ENDO2020"),
     )
 
 

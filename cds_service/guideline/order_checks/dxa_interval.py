@@ -18,6 +18,13 @@ def dxa_too_early(session: OrderSession, draft: DraftOrder) -> Recommendation | 
     if schedule is None or a.as_of >= schedule.due_from:
         return None
     last = schedule.last
+    # Medicare pays for a repeat DXA about once in 23 months, glucocorticoids and treatment
+    # monitoring apart (R6, clinical-spec §0.3).
+    floor = (
+        ""
+        if schedule.exception
+        else f", and not before {a.thresholds.dxa_min_interval_months} months after the last"
+    )
     return Recommendation(
         rule_id="O5",
         indicator=Indicator.INFO,
@@ -27,12 +34,12 @@ def dxa_too_early(session: OrderSession, draft: DraftOrder) -> Recommendation | 
         ),
         advice=(
             f"The last DXA was on {wording.day(last.date)}. For this patient "
-            f"({schedule.why}) a repeat is due from {wording.day(schedule.due_from)}: "
-            f"{schedule.interval}. An earlier scan rarely changes management, because the "
-            "change in density between scans is usually smaller than the precision of the "
-            "measurement (BHOF 2022; Gourlay 2012).",
-            "If a new fracture, a new glucocorticoid course or a treatment started since the "
-            "last scan is the reason, keep the order and record it.",
+            f"({schedule.band}) a repeat is due from {wording.day(schedule.due_from)}: "
+            f"{schedule.interval}{floor}. An earlier "
+            "scan rarely changes management: the change in density between scans is usually "
+            "smaller than the precision of the measurement {{GOURLAY2012}}.",
+            "If a new fracture or a new secondary cause of bone loss is the reason, keep the "
+            "order and record why.",
         ),
         evidence=(
             draft_evidence(draft),

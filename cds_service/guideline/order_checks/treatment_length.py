@@ -55,7 +55,7 @@ def bisphosphonate_treatment_length(
         f"{wording.number(th.iv_bisphosphonate_review_years)} years of intravenous therapy, "
         "reassess fracture risk before continuing: if no longer at high risk, consider a drug "
         "holiday of 2–3 years with review; if still at high risk, continue up to 10 years oral "
-        "or 6 years intravenous (ASBMR 2016).",
+        "or 6 years intravenous {{ASBMR2016}}.",
     ]
     if oral_years >= th.oral_bisphosphonate_max_years:
         advice.append(
