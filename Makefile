@@ -29,6 +29,7 @@ run: $(STAMP)
 
 test: $(STAMP) $(NODE_STAMP)
 	tests/support/ensure_postgres.sh
+	tests/support/ensure_chromium.sh
 	tests/support/ensure_haproxy.sh
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q

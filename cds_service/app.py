@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from cds_service import cors, errors, openapi, request_log, security, store
+from cds_service import cors, errors, governance, openapi, request_log, security, store
 from cds_service.discovery import bp as discovery_bp
 from cds_service.fhir_client import FhirClient
 from cds_service.health import bp as health_bp
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None, *, engine: Any | None = None) -
     app.extensions["cds_engine"] = engine if engine is not None else build_engine(settings)
     app.extensions["fhir_client"] = FhirClient(settings)
     app.extensions.setdefault("readiness", [])
+    governance.init_app(app, settings)  # the rules file is checked before anything opens
 
     # Both put their before_request hook first, so the resulting order is: start the request
     # log's clock, answer CORS preflights, then any authentication hook registered below.
@@ -43,5 +44,6 @@ def create_app(settings: Settings | None = None, *, engine: Any | None = None) -
     app.register_blueprint(discovery_bp)
     app.register_blueprint(hooks_bp)
     app.register_blueprint(health_bp)
+    governance.attach_store(app)
     openapi.init_app(app, settings)
     return app

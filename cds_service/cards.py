@@ -69,9 +69,9 @@ def _paragraphs(lines: tuple[str, ...]) -> str:
 
 
 def _citation_order(rec: Recommendation) -> list[str]:
-    """Keys cited inline, in order of use, then the rule's other sources."""
-    order = cited_keys(rec.advice)
-    return order + [key for key in rec.references if key not in order]
+    """Keys cited inline, in order of use; a card citing nothing inline lists its rule's
+    sources (and says so in a "Sources" line)."""
+    return cited_keys(rec.advice) or list(rec.references)
 
 
 def render_detail(rec: Recommendation) -> str:
@@ -110,7 +110,9 @@ def render_detail(rec: Recommendation) -> str:
 
 def _source(rec: Recommendation) -> dict[str, Any]:
     cat = catalogue()
-    keys = rec.references or tuple(_citation_order(rec))
+    order = _citation_order(rec)
+    # the rule's own source when the card cites it, else the first source it cites
+    keys = [k for k in rec.references if k in order] or order
     primary = cat.references[keys[0]] if keys else None
     source: dict[str, Any] = {
         "label": primary.label if primary else "osteopenia-cds",

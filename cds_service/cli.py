@@ -55,7 +55,6 @@ def evaluate_request(
     """
     from cds_service.app import build_engine
     from cds_service.discovery import service_definitions
-    from cds_service.engine import answer as engine_answer
     from cds_service.errors import ServiceError
     from cds_service.fhir_client import FhirClient
     from cds_service.hook_request import validate_hook_request
@@ -76,7 +75,17 @@ def evaluate_request(
     finally:
         client.close()
     engine = engine if engine is not None else build_engine(settings)
-    answer = engine_answer(engine, request, prefetch, as_of=as_of)
+    if request.draft_orders is None:
+        return service_response(
+            engine.evaluate(prefetch, patient_id=request.patient_id, as_of=as_of)
+        )
+    answer = engine.evaluate_orders(
+        prefetch,
+        request.draft_orders,
+        patient_id=request.patient_id,
+        as_of=as_of,
+        selections=request.selections,
+    )
     for unread in answer.unread:
         print(f"draft not checked: {unread.reference}: {unread.reason}", file=sys.stderr)
     return service_response(answer.cards)

@@ -12,20 +12,23 @@ from typing import Any
 
 import fhir_mappings
 from cds_service.cards import render_card
+from cds_service.governance import facts_fingerprint
 from cds_service.guideline.order_checks import evaluate_order_checks
 from cds_service.guideline.recommendation import Recommendation
 from cds_service.guideline.rules import evaluate_rules
 from cds_service.guideline.thresholds import Thresholds
-from cds_service.hook_request import HookRequest
 from cds_service.orders import validate_all_templates
 from fhir_mappings.draft_orders import UnreadDraft, map_draft_orders
 from fhir_mappings.facts import PatientFacts
 
 
 @dataclass(frozen=True, slots=True)
-class HookAnswer:
+class OrderAnswer:
+    """The order checks' cards, with what governance and the log need beside them."""
+
     cards: list[dict[str, Any]]
-    unread: tuple[UnreadDraft, ...] = ()  # order hooks: drafts the checks could not read
+    facts_fingerprint: str
+    unread: tuple[UnreadDraft, ...]  # drafts the checks could not read: named in the log
 
 
 class Engine:
@@ -45,8 +48,15 @@ class Engine:
         self, prefetch: Mapping[str, Any], *, patient_id: str, as_of: date
     ) -> list[dict[str, Any]]:
         """JSON-ready CDS Hooks cards for one patient on ``as_of``."""
+        return self.assess(prefetch, patient_id=patient_id, as_of=as_of)[0]
+
+    def assess(
+        self, prefetch: Mapping[str, Any], *, patient_id: str, as_of: date
+    ) -> tuple[list[dict[str, Any]], str]:
+        """The cards, and the fingerprint of the facts a snooze of them rests on."""
         facts = fhir_mappings.build_facts(prefetch, patient_id=patient_id, as_of=as_of)
-        return self.cards_for_facts(facts, patient_id=patient_id, as_of=as_of)
+        cards = self.cards_for_facts(facts, patient_id=patient_id, as_of=as_of)
+        return cards, facts_fingerprint(facts)
 
     def evaluate_orders(
         self,
@@ -56,9 +66,9 @@ class Engine:
         patient_id: str,
         as_of: date,
         selections: Sequence[str] | None = None,
-    ) -> HookAnswer:
+    ) -> OrderAnswer:
         """Order-check cards about the drafts of an order hook: every draft (order-sign), or
-        only the ``selections`` (order-select), judged beside the rest of the session."""
+        only the ``selections`` (order-select), each judged beside the rest of the session."""
         facts = fhir_mappings.build_facts(prefetch, patient_id=patient_id, as_of=as_of)
         session = map_draft_orders(draft_orders, patient_id=patient_id, as_of=as_of)
         wanted = set(selections) if selections is not None else None
@@ -68,21 +78,4 @@ class Engine:
             facts, session.orders, judged, as_of, self.thresholds
         )
         cards = [render_card(r, patient_id) for r in recommendations]
-        return HookAnswer(cards, unread)
-
-
-def answer(
-    engine: Any, request: HookRequest, prefetch: Mapping[str, Any], *, as_of: date
-) -> HookAnswer:
-    """The cards for a validated hook request: the guideline rules for patient-view, the order
-    checks for order-select and order-sign. (A function, so that any engine with an
-    ``evaluate`` method serves patient-view.)"""
-    if request.draft_orders is None:
-        return HookAnswer(engine.evaluate(prefetch, patient_id=request.patient_id, as_of=as_of))
-    return engine.evaluate_orders(
-        prefetch,
-        request.draft_orders,
-        patient_id=request.patient_id,
-        as_of=as_of,
-        selections=request.selections,
-    )
+        return OrderAnswer(cards, facts_fingerprint(facts), unread)

@@ -70,10 +70,12 @@ def dxa_schedule(a: Assessment) -> DxaSchedule | None:
     t_text = f"T {wording.score(score.value, a.classification.t_class)}" if score else "T unknown"
     started = _treatment_start(a)
     if current_episodes(a.facts, {DrugClass.GLUCOCORTICOID}, a.as_of, th):
-        years, high, band = th.dxa_interval_monitoring_years, None, "glucocorticoids"
+        years, high, band = th.dxa_interval_monitoring_years, None, "on glucocorticoids"
         exception, start_from = True, last.date
     elif started is not None and started >= last.date - timedelta(days=th.dxa_study_window_days):
-        years, high, band = th.dxa_interval_monitoring_years, None, "after treatment start"
+        # no scan since the treatment started: the first one shows whether it works
+        years, high = th.dxa_interval_monitoring_years, None
+        band = f"treatment started {wording.day(started)}"
         exception, start_from = True, max(started, last.date)
     else:
         exception, start_from = False, last.date
@@ -103,7 +105,7 @@ def dxa_schedule(a: Assessment) -> DxaSchedule | None:
     else:
         overdue_after = add_years(due_from, th.dxa_overdue_grace_years)
         interval = f"every {wording.number(years)} year" + ("s" if years != 1 else "")
-        if band == "after treatment start":
+        if band.startswith("treatment started"):
             interval = f"{wording.number(years)} year after the treatment start"
     return DxaSchedule(last, band, interval, due_from, overdue_after, exception)
 
@@ -141,7 +143,7 @@ def _order_card(a: Assessment, summary: str, advice: tuple[str, ...], evidence) 
         summary=wording.shorten(summary),
         advice=advice,
         evidence=tuple(evidence),
-        references=("GOURLAY2012",),
+        references=("GOURLAY2012", "BHOF2022"),
         orders=(OrderKind.DXA,),
         selection_behavior=SelectionBehavior.ANY,
         reason=dxa_reason(a),
@@ -160,7 +162,7 @@ def dxa_monitoring(a: Assessment) -> Recommendation | None:
                 a,
                 f"{headline}: baseline DXA for monitoring; treatment need not wait for it",
                 (
-                    "No bone density study (DXA) is on record. After a fragility fracture "
+                    "No bone density study (DXA) is on record. After a fragility fracture, "
                     "treatment starts without one; a baseline DXA of the lumbar spine and hip "
                     "is the reference for monitoring it {{BHOF2022}}.",
                 ),
@@ -189,9 +191,9 @@ def dxa_monitoring(a: Assessment) -> Recommendation | None:
         a,
         summary,
         (
-            f"The last DXA was on {last}; with {schedule.band}, a repeat is due "
-            f"{schedule.interval}, from {wording.day(schedule.due_from)}"
-            + (f", and was due by {wording.day(schedule.overdue_after)}." if late else ".")
+            f"The last DXA was on {last}. Repeat {schedule.interval}, {schedule.band}: due "
+            f"from {wording.day(schedule.due_from)}"
+            + (f", overdue since {wording.day(schedule.overdue_after)}." if late else ".")
             + " Order a DXA of the lumbar spine and hip.",
             _bands_text(a),
         ),

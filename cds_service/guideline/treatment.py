@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from fhir_mappings.facts import DrugClass, FractureSite, FraxKind, FraxRisk
+from fhir_mappings.facts import DrugClass, FractureSite, FraxKind, FraxRisk, Sex
 
 from . import wording
 from .assessment import Assessment
@@ -16,7 +16,6 @@ from .dates import add_months
 from .recommendation import Evidence, Indicator, OrderKind, Recommendation, SelectionBehavior
 from .shared_advice import FALLS
 from .therapy import episodes
-from .vitamin_d import below_target
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,8 +185,8 @@ def _very_high_advice(a: Assessment, very_high: list[Criterion]) -> list[str]:
     if _hip_fracture_recently(a):
         advice.append(
             "After a hip fracture, yearly zoledronic acid 5 mg reduced new clinical fractures "
-            "by 35 % and deaths from any cause by 28 %, first dose within 90 days of repair "
-            "{{HORIZON_RFT}}."
+            "by 35 % and deaths from any cause by 28 % in HORIZON-RFT, first dose within 90 "
+            "days of repair {{HORIZON_RFT}}."
         )
     advice.append(FALLS)
     return advice
@@ -218,12 +217,22 @@ def treatment_indicated(a: Assessment) -> Recommendation | None:
             "Drug treatment to reduce fracture risk is indicated. Criteria met:",
             *(f"- {c.sentence}" for c in criteria),
         ]
+    lead = (
+        "Meanwhile, or if anabolic therapy is not possible, an oral bisphosphonate"
+        if very_high
+        else "**First line is an oral bisphosphonate**"
+    )
+    if a.facts.sex is Sex.MALE:
+        effect = "In men the evidence for bisphosphonates is of low certainty {{ACP2023}}."
+    else:
+        effect = (
+            "In postmenopausal women with osteoporosis, bisphosphonates reduce hip, clinical "
+            "vertebral and other clinical fractures, moderate- to high-certainty evidence "
+            "{{ACP2023_REVIEW}}."
+        )
     advice += [
         "",
-        "**First line is an oral bisphosphonate**: alendronate 70 mg or risedronate 35 mg once "
-        "weekly {{ACP2023}}. In postmenopausal women with osteoporosis, bisphosphonates reduce "
-        "hip, clinical vertebral and other clinical fractures, moderate- to high-certainty "
-        "evidence {{ACP2023_REVIEW}}; in men the evidence is of low certainty {{ACP2023}}.",
+        f"{lead}: alendronate 70 mg or risedronate 35 mg once weekly {{{{ACP2023}}}}. {effect}",
     ]
     if a.classification.status is BoneStatus.OSTEOPENIA:
         advice.append(
@@ -240,12 +249,7 @@ def treatment_indicated(a: Assessment) -> Recommendation | None:
             f"{wording.number(th.frax_major_osteoporotic_treatment_percent)} % or hip fracture "
             f"risk ≥ {wording.number(th.frax_hip_treatment_percent)} %, US FRAX {{{{BHOF2022}}}}."
         )
-    vit_d = a.latest_vitamin_d
-    if vit_d is not None and below_target(vit_d, th.vitamin_d_target_ng_ml):
-        advice.append(
-            "25(OH)D is below target: correct vitamin D deficiency alongside, and before any "
-            "zoledronic acid or denosumab."
-        )
+    # a 25(OH)D below target is R3's to speak of (its warning card carries the advice)
     if episodes(a.facts, {DrugClass.ANABOLIC}):
         advice.append(
             "Anabolic therapy has ended: follow it with an antiresorptive without delay to keep "

@@ -24,6 +24,7 @@ from cds_service.store.db import (
     upgrade,
 )
 from cds_service.store.patient_hash import load_or_create_salt
+from cds_service.store.snoozes import SnoozeStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class Store:
     settings: Settings
     engine: Engine
     card_log: CardLog
+    snoozes: SnoozeStore
 
     def close(self) -> None:
         self.card_log.close()
@@ -83,7 +85,12 @@ def open_store(settings: Settings, *, migrate: bool = True) -> Store:
     if migrate and not _migrated_by_a_newer_release(engine):
         upgrade(engine)
     salt = settings.patient_hash_salt or load_or_create_salt(engine)
-    return Store(settings=settings, engine=engine, card_log=CardLog(engine, salt))
+    return Store(
+        settings=settings,
+        engine=engine,
+        card_log=CardLog(engine, salt),
+        snoozes=SnoozeStore(engine, salt),
+    )
 
 
 def init_app(app: Flask, settings: Settings) -> None:

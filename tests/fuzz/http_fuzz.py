@@ -134,7 +134,12 @@ class HttpFuzzer:
         if status >= 500:
             problems.append(f"{method.upper()} {path} -> {status}: server error")
         body: Any = None
-        if raw_body:
+        media_type = (content_type or "").split(";", 1)[0].strip()
+        # A page or a download the contract documents (the dashboard's HTML, CSV) is not JSON.
+        documented_other = media_type != "application/json" and (
+            media_type in self.contract.documented_media_types(method, path, status)
+        )
+        if raw_body and not documented_other:
             try:
                 body = json.loads(raw_body)
             except ValueError:

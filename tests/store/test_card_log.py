@@ -18,6 +18,7 @@ from cds_service.store.card_log import CardLog
 from cds_service.store.db import create_store_engine, current_revision, head_revision, upgrade
 from cds_service.store.models import issued_cards, issued_suggestions, store_meta
 from cds_service.store.patient_hash import hash_patient_id
+from cds_service.store.snoozes import SnoozeStore
 from tests.store.conftest import card
 from tests.store.helpers import issue, issued_count
 
@@ -190,7 +191,12 @@ def test_readiness_holds_when_a_newer_release_migrated_first(
 def test_readiness_fails_when_database_unreachable(tmp_path: Path) -> None:
     url = f"postgresql+psycopg://postgres:secret@127.0.0.1:{_closed_port()}/x"
     engine = create_store_engine(url)
-    store = Store(Settings(data_dir=tmp_path, database_url=url), engine, CardLog(engine, "s"))
+    store = Store(
+        Settings(data_dir=tmp_path, database_url=url),
+        engine,
+        CardLog(engine, "s"),
+        SnoozeStore(engine, "s"),
+    )
     result = store.readiness()
     assert result["ok"] is False and "unreachable" in result["detail"]
     assert "secret" not in result["detail"]

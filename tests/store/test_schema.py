@@ -31,6 +31,7 @@ TABLES = {
     "feedback",
     "feedback_suggestions",
     "jwt_jti",
+    "rule_snoozes",
 }
 
 
