@@ -17,11 +17,10 @@ from cds_service.guideline.recommendation import (
     DraftRemoval,
     Evidence,
     OrderKind,
-    Reason,
     Recommendation,
 )
 from cds_service.guideline.references import catalogue, cite, cited_keys
-from cds_service.orders import draft_order, order_label
+from cds_service.orders import draft_orders, order_label
 from cds_service.service_response import without_empty_values
 
 RULE_SYSTEM = "urn:osteopenia-cds:rule"
@@ -127,8 +126,7 @@ def _source(rec: Recommendation) -> dict[str, Any]:
     return source
 
 
-def _create_action(kind: OrderKind, patient_id: str, reason: Reason | None) -> dict[str, Any]:
-    resource = draft_order(kind, patient_id, reason)
+def _create_action(resource: dict[str, Any], kind: OrderKind) -> dict[str, Any]:
     text = (resource.get("medicationCodeableConcept") or resource.get("code") or {}).get(
         "text", kind.value
     )
@@ -141,7 +139,8 @@ def _create_action(kind: OrderKind, patient_id: str, reason: Reason | None) -> d
 
 def _removal_suggestion(removal: DraftRemoval, patient_id: str) -> dict[str, Any]:
     """CDS Hooks 2.0.1 Action: a ``delete`` names the draft by ``resourceId``, a relative
-    reference string (never through ``resource``, which is deprecated for deletes)."""
+    reference string (never through ``resource``, deprecated for deletes); a replacement is a
+    ``create`` in the same suggestion, so that accepting it does both."""
     actions: list[dict[str, Any]] = [
         {
             "type": "delete",
@@ -150,7 +149,9 @@ def _removal_suggestion(removal: DraftRemoval, patient_id: str) -> dict[str, Any
         }
     ]
     if removal.replacement is not None:
-        actions.append(_create_action(removal.replacement, patient_id, None))
+        replacement = removal.replacement
+        drafts = draft_orders(replacement, patient_id, removal.reason)
+        actions += [_create_action(resource, replacement) for resource in drafts]
     return {"label": removal.label, "uuid": str(uuid.uuid4()), "actions": actions}
 
 
@@ -165,13 +166,14 @@ def render_card(rec: Recommendation, patient_id: str) -> dict[str, Any]:
     }
     suggestions = [_removal_suggestion(r, patient_id) for r in rec.removals]
     for kind in rec.orders:
-        suggestions.append(
-            {
-                "label": order_label(kind),
-                "uuid": str(uuid.uuid4()),
-                "actions": [_create_action(kind, patient_id, rec.reason)],
-            }
-        )
+        drafts = draft_orders(kind, patient_id, rec.reason)
+        label = order_label(kind)
+        if rec.companion_orders and drafts[0]["resourceType"] == "MedicationRequest":
+            for companion in rec.companion_orders:
+                drafts += draft_orders(companion, patient_id)
+                label += f", with {order_label(companion).removeprefix('Order ')} first"
+        actions = [_create_action(resource, kind) for resource in drafts]
+        suggestions.append({"label": label, "uuid": str(uuid.uuid4()), "actions": actions})
     if suggestions:
         card["suggestions"] = suggestions
         behavior = rec.selection_behavior.value if rec.selection_behavior else "any"

@@ -32,6 +32,9 @@ class OrderKind(StrEnum):
     CALCIUM = "calcium"
     DXA = "dxa"
     VITAMIN_D_TEST = "vitamin-d-test"
+    VITAMIN_D_REPLETION = "vitamin-d-repletion"  # R3: 50,000 IU weekly for 8 weeks
+    KIDNEY_LABS = "kidney-labs"  # gates: basic metabolic panel before a first dose
+    BONE_MINERAL_LABS = "bone-mineral-labs"  # calcium, phosphate, ALP, PTH (osteomalacia, CKD-MBD)
     REFERRAL = "bone-referral"  # osteoporosis / fracture liaison / endocrinology service
 
 
@@ -69,6 +72,7 @@ class DraftRemoval:
     draft: str  # "MedicationRequest/<id>" as the draft names itself in draftOrders
     label: str
     replacement: OrderKind | None = None
+    reason: Reason | None = None  # reasonCode of the replacement, when a ServiceRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,9 @@ class Recommendation:
     evidence: tuple[Evidence, ...] = ()
     references: tuple[str, ...] = ()  # keys of references.json; the first is the card source
     orders: tuple[OrderKind, ...] = ()
+    # drafts that go with each drug draft in one suggestion (the kidney check before a first
+    # dose), so that choosing one drug of an at-most-one card still brings its check along
+    companion_orders: tuple[OrderKind, ...] = ()
     selection_behavior: SelectionBehavior | None = None
     override_reasons: tuple[str, ...] = ()  # keys of override_reasons in references.json
     links: tuple[Link, ...] = ()

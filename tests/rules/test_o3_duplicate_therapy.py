@@ -68,9 +68,9 @@ def test_o3_bisphosphonate_in_the_transition_window_is_the_recommended_switch(en
 
 
 def test_o3_transition_past_seven_months_is_late_and_asks_for_spine_imaging(engine) -> None:
-    on_time = _o3(engine, _denosumab_injection(days_ago(183 + 30), "dmab"))[0]
+    on_time = _o3(engine, _denosumab_injection(months_ago(7), "dmab"))[0]
     assert "late" not in on_time["summary"]
-    (late,) = _o3(engine, _denosumab_injection(days_ago(183 + 31), "dmab"))
+    (late,) = _o3(engine, _denosumab_injection(months_ago(7) - timedelta(days=1), "dmab"))
     assert late["indicator"] == "info" and late["summary"].endswith("late")
     assert "spine imaging" in late["detail"]
 

@@ -13,6 +13,7 @@ from fhir_mappings.draft_orders import DraftOrder
 from fhir_mappings.facts import DrugClass, TherapyEpisode
 
 from .. import wording
+from ..dates import add_months
 from ..recommendation import Evidence, Indicator, Recommendation
 from ..therapy import (
     BISPHOSPHONATES,
@@ -55,7 +56,7 @@ def _denosumab_transition(
     th = a.thresholds
     due = last + timedelta(days=th.denosumab_dose_interval_days)
     from_day = due - timedelta(days=th.order_denosumab_transition_early_days)
-    late_after = due + timedelta(days=th.denosumab_stop_grace_days)
+    late_after = add_months(last, th.denosumab_overdue_months)
     spans = episode_spans(episode, a.as_of, th)
     denosumab_years = exposure_days(spans, a.as_of, th.therapy_gap_bridge_days) / 365.25
     name = (draft.ingredient or "bisphosphonate").capitalize()
@@ -88,10 +89,10 @@ def _denosumab_transition(
             f"The transition is late: the next dose was due on {wording.day(due)}. Give the "
             "bisphosphonate now, and consider spine imaging for new vertebral fractures."
         )
-    if denosumab_years > th.order_denosumab_long_years:
+    if denosumab_years > th.denosumab_long_course_years:
         advice.append(
             f"After {denosumab_years:.1f} years of denosumab (more than "
-            f"{wording.number(th.order_denosumab_long_years)}), zoledronic acid is the "
+            f"{wording.number(th.denosumab_long_course_years)}), zoledronic acid is the "
             "follow-on of choice {{ECTS2021}}."
         )
     return Recommendation(
