@@ -7,7 +7,7 @@ cards on form (lengths, uuids, no empty fields).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
@@ -56,6 +56,8 @@ class Reason:
     system: str | None = None
     code: str | None = None
     display: str | None = None
+    # the Condition the order answers, sent as reasonReference (compared out of the cache key)
+    condition: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
