@@ -27,6 +27,7 @@ SNOMED = "http://snomed.info/sct"
 UCUM = "http://unitsofmeasure.org"
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _PLACEHOLDER = "Patient/template"
+_CONDITION_REFERENCE = re.compile(r"^Condition/[A-Za-z0-9\-.]{1,64}$")
 
 
 def _timing(frequency: int, period: float, unit: str) -> dict[str, Any]:
@@ -377,6 +378,8 @@ def draft_orders(
         resource["subject"] = {"reference": f"Patient/{patient_id}"}
         if reason is not None and resource["resourceType"] == "ServiceRequest":
             resource["reasonCode"] = [orjson.loads(orjson.dumps(_validated_reason(reason)))]
+            if reason.condition and _CONDITION_REFERENCE.match(reason.condition):
+                resource["reasonReference"] = [{"reference": reason.condition}]
     return resources
 
 

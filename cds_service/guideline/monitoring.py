@@ -10,6 +10,7 @@ warning.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -53,7 +54,12 @@ class DxaSchedule:
 
 
 def dxa_reason(a: Assessment) -> Reason | None:
-    return DXA_REASONS.get(a.classification.status)
+    """The diagnosis the DXA answers: its code, and the Condition itself when one is recorded."""
+    reason = DXA_REASONS.get(a.classification.status)
+    diagnosis = a.classification.diagnosis
+    if reason is not None and diagnosis is not None:
+        reason = dataclasses.replace(reason, condition=diagnosis.source.reference)
+    return reason
 
 
 def _treatment_start(a: Assessment) -> date | None:

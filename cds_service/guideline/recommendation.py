@@ -7,7 +7,7 @@ cards on form (lengths, uuids, no empty fields).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
@@ -15,6 +15,7 @@ from enum import StrEnum
 class Indicator(StrEnum):
     INFO = "info"
     WARNING = "warning"
+    CRITICAL = "critical"  # order checks only: a contraindicated draft
 
 
 class SelectionBehavior(StrEnum):
@@ -55,12 +56,25 @@ class Reason:
     system: str | None = None
     code: str | None = None
     display: str | None = None
+    # the Condition the order answers, sent as reasonReference (compared out of the cache key)
+    condition: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Link:
     label: str
     url: str
+
+
+@dataclass(frozen=True, slots=True)
+class DraftRemoval:
+    """An order check's suggestion to remove one of the clinician's drafts, and what to order
+    in its place (a ``create`` beside the ``delete``)."""
+
+    draft: str  # "MedicationRequest/<id>" as the draft names itself in draftOrders
+    label: str
+    replacement: OrderKind | None = None
+    reason: Reason | None = None  # reasonCode of the replacement, when a ServiceRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +94,4 @@ class Recommendation:
     links: tuple[Link, ...] = ()
     lifelong_note: bool = False  # the "Always" paragraph of the specification
     reason: Reason | None = None  # reasonCode of the card's ServiceRequest drafts
+    removals: tuple[DraftRemoval, ...] = ()  # order checks: drafts to take back
