@@ -27,9 +27,9 @@ RULE_SYSTEM = "urn:osteopenia-cds:rule"
 OVERRIDE_SYSTEM = "urn:osteopenia-cds:override-reason"
 
 LIFELONG_NOTE = (
-    "**Always:** the goal is fracture prevention, not a T-score target. Bone density that "
-    "improves from the osteopenic to the normal range does not remove the underlying "
-    "predisposition to bone loss, so bone health needs lifelong attention."
+    "**Always:** the goal is fracture prevention, not a T-score target. Density that improves "
+    "to the normal range does not remove the predisposition: bone health needs lifelong "
+    "attention."
 )
 DETAIL_BUDGET = 2000  # characters of a card's whole detail (clinical-spec §0.4)
 
