@@ -140,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     from cds_service.store.cli import add_subcommands as add_store_subcommands
 
     add_store_subcommands(commands)  # db upgrade, report
+
+    from cds_service.population.cli import add_subcommands as add_population_subcommands
+
+    add_population_subcommands(commands)  # population, bundles-to-ndjson
     return parser
 
 
