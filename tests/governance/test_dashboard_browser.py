@@ -56,9 +56,12 @@ def test_the_dashboard_in_chromium(make_app: Callable[..., Flask], browser: Brow
         assert all(b.size["width"] > 0 for b in bars)
         charts = driver.find_elements(By.CSS_SELECTOR, "figure svg")
         assert len(charts) == len(expected) and all(c.size["height"] > 100 for c in charts)
-        driver.find_element(By.CSS_SELECTOR, "polyline.series-suppressed")
+        r4_chart = driver.find_element(By.CSS_SELECTOR, 'figure[data-rule="R4"] svg')
+        assert r4_chart.find_elements(By.CSS_SELECTOR, "rect.series-suppressed")
+        assert r4_chart.find_elements(By.CSS_SELECTOR, "rect.series-shown")
+        assert r4_chart.find_elements(By.CSS_SELECTOR, "polyline.series-overridden")
         if os.environ.get("DASHBOARD_SCREENSHOT") == "1":
-            driver.set_window_size(1280, 1500)
+            driver.set_window_size(1280, 1120)
             SCREENSHOT.write_bytes(driver.get_screenshot_as_png())
 
         # The period selector: an empty period, then back to the presets.
