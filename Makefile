@@ -51,6 +51,8 @@ $(HC_STAMP): benchmarks/healthchain-requirements.txt
 	touch $@
 
 bench: $(STAMP) $(NODE_STAMP) $(HC_STAMP)
+	tests/support/ensure_postgres.sh
+	tests/support/ensure_haproxy.sh
 	$(BIN)/python -m benchmarks
 
 fuzz: $(STAMP)

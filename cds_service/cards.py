@@ -15,7 +15,7 @@ from typing import Any
 from cds_service.guideline import wording
 from cds_service.guideline.recommendation import Evidence, Recommendation
 from cds_service.guideline.references import catalogue, cite, cited_keys
-from cds_service.orders import draft_order, order_label
+from cds_service.orders import draft_orders, order_label
 from cds_service.service_response import without_empty_values
 
 RULE_SYSTEM = "urn:osteopenia-cds:rule"
@@ -132,23 +132,25 @@ def render_card(rec: Recommendation, patient_id: str) -> dict[str, Any]:
     }
     suggestions = []
     for kind in rec.orders:
-        resource = draft_order(kind, patient_id, rec.reason)
-        text = (resource.get("medicationCodeableConcept") or resource.get("code") or {}).get(
-            "text", kind.value
-        )
-        suggestions.append(
-            {
-                "label": order_label(kind),
-                "uuid": str(uuid.uuid4()),
-                "actions": [
-                    {
-                        "type": "create",
-                        "description": f"Create a draft {resource['resourceType']}: {text}",
-                        "resource": resource,
-                    }
-                ],
-            }
-        )
+        drafts = draft_orders(kind, patient_id, rec.reason)
+        label = order_label(kind)
+        if rec.companion_orders and drafts[0]["resourceType"] == "MedicationRequest":
+            for companion in rec.companion_orders:
+                drafts += draft_orders(companion, patient_id)
+                label += f", with {order_label(companion).removeprefix('Order ')} first"
+        actions = []
+        for resource in drafts:
+            text = (resource.get("medicationCodeableConcept") or resource.get("code") or {}).get(
+                "text", kind.value
+            )
+            actions.append(
+                {
+                    "type": "create",
+                    "description": f"Create a draft {resource['resourceType']}: {text}",
+                    "resource": resource,
+                }
+            )
+        suggestions.append({"label": label, "uuid": str(uuid.uuid4()), "actions": actions})
     if suggestions:
         card["suggestions"] = suggestions
         behavior = rec.selection_behavior.value if rec.selection_behavior else "any"

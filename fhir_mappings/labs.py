@@ -14,7 +14,6 @@ from datetime import date
 from . import codes
 from .access import as_dict, as_list, as_number, as_str
 from .context import Context
-from .dates import years_between
 from .facts import (
     CalciumKind,
     CalciumResult,
@@ -77,8 +76,12 @@ def _in_unit(reading: _Reading, table: dict | object, what: str, out: list[Unrea
     return factor
 
 
-def _age_at(ctx: Context, when: date) -> float | None:
-    return None if ctx.birth_date is None else years_between(ctx.birth_date, when)
+def _age_at(ctx: Context, when: date) -> int | None:
+    """Completed years on the day of the result, as the equations' calculators take it."""
+    birth = ctx.birth_date
+    if birth is None:
+        return None
+    return when.year - birth.year - ((when.month, when.day) < (birth.month, birth.day))
 
 
 def map_kidney(

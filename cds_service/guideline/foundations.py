@@ -125,10 +125,7 @@ def foundational_measures(a: Assessment) -> Recommendation | None:
             "- **Exercise** as tolerated, with physical therapy, after the recent fracture."
         )
     else:
-        advice.append(
-            "- **Exercise**: weight-bearing and muscle-strengthening, with balance training "
-            "{{BHOF2022}}."
-        )
+        advice.append("- **Exercise**: weight-bearing and muscle-strengthening {{BHOF2022}}.")
     if smoking:
         advice.append("- **Smoking cessation**: the patient currently smokes.")
         evidence.append(

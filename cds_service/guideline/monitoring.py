@@ -10,6 +10,7 @@ warning.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -53,7 +54,12 @@ class DxaSchedule:
 
 
 def dxa_reason(a: Assessment) -> Reason | None:
-    return DXA_REASONS.get(a.classification.status)
+    """The diagnosis the DXA answers: its code, and the Condition itself when one is recorded."""
+    reason = DXA_REASONS.get(a.classification.status)
+    diagnosis = a.classification.diagnosis
+    if reason is not None and diagnosis is not None:
+        reason = dataclasses.replace(reason, condition=diagnosis.source.reference)
+    return reason
 
 
 def _treatment_start(a: Assessment) -> date | None:
@@ -70,10 +76,12 @@ def dxa_schedule(a: Assessment) -> DxaSchedule | None:
     t_text = f"T {wording.score(score.value, a.classification.t_class)}" if score else "T unknown"
     started = _treatment_start(a)
     if current_episodes(a.facts, {DrugClass.GLUCOCORTICOID}, a.as_of, th):
-        years, high, band = th.dxa_interval_monitoring_years, None, "glucocorticoids"
+        years, high, band = th.dxa_interval_monitoring_years, None, "on glucocorticoids"
         exception, start_from = True, last.date
     elif started is not None and started >= last.date - timedelta(days=th.dxa_study_window_days):
-        years, high, band = th.dxa_interval_monitoring_years, None, "after treatment start"
+        # no scan since the treatment started: the first one shows whether it works
+        years, high = th.dxa_interval_monitoring_years, None
+        band = f"treatment started {wording.day(started)}"
         exception, start_from = True, max(started, last.date)
     else:
         exception, start_from = False, last.date
@@ -103,7 +111,7 @@ def dxa_schedule(a: Assessment) -> DxaSchedule | None:
     else:
         overdue_after = add_years(due_from, th.dxa_overdue_grace_years)
         interval = f"every {wording.number(years)} year" + ("s" if years != 1 else "")
-        if band == "after treatment start":
+        if band.startswith("treatment started"):
             interval = f"{wording.number(years)} year after the treatment start"
     return DxaSchedule(last, band, interval, due_from, overdue_after, exception)
 
@@ -189,9 +197,9 @@ def dxa_monitoring(a: Assessment) -> Recommendation | None:
         a,
         summary,
         (
-            f"The last DXA was on {last}; with {schedule.band}, a repeat is due "
-            f"{schedule.interval}, from {wording.day(schedule.due_from)}"
-            + (f", and was due by {wording.day(schedule.overdue_after)}." if late else ".")
+            f"The last DXA was on {last}. Repeat {schedule.interval}, {schedule.band}: due "
+            f"from {wording.day(schedule.due_from)}"
+            + (f", overdue since {wording.day(schedule.overdue_after)}." if late else ".")
             + " Order a DXA of the lumbar spine and hip.",
             _bands_text(a),
         ),

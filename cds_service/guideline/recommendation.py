@@ -7,7 +7,7 @@ cards on form (lengths, uuids, no empty fields).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
@@ -31,6 +31,9 @@ class OrderKind(StrEnum):
     CALCIUM = "calcium"
     DXA = "dxa"
     VITAMIN_D_TEST = "vitamin-d-test"
+    VITAMIN_D_REPLETION = "vitamin-d-repletion"  # R3: 50,000 IU weekly for 8 weeks
+    KIDNEY_LABS = "kidney-labs"  # gates: basic metabolic panel before a first dose
+    BONE_MINERAL_LABS = "bone-mineral-labs"  # calcium, phosphate, ALP, PTH (osteomalacia, CKD-MBD)
     REFERRAL = "bone-referral"  # osteoporosis / fracture liaison / endocrinology service
 
 
@@ -52,6 +55,8 @@ class Reason:
     system: str | None = None
     code: str | None = None
     display: str | None = None
+    # the Condition the order answers, sent as reasonReference (compared out of the cache key)
+    condition: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +74,9 @@ class Recommendation:
     evidence: tuple[Evidence, ...] = ()
     references: tuple[str, ...] = ()  # keys of references.json; the first is the card source
     orders: tuple[OrderKind, ...] = ()
+    # drafts that go with each drug draft in one suggestion (the kidney check before a first
+    # dose), so that choosing one drug of an at-most-one card still brings its check along
+    companion_orders: tuple[OrderKind, ...] = ()
     selection_behavior: SelectionBehavior | None = None
     override_reasons: tuple[str, ...] = ()  # keys of override_reasons in references.json
     links: tuple[Link, ...] = ()

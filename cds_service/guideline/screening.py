@@ -26,7 +26,7 @@ from .recommendation import (
     Recommendation,
     SelectionBehavior,
 )
-from .therapy import OSTEOPOROSIS_THERAPY, episodes
+from .therapy import OSTEOPOROSIS_THERAPY, episode_spans, episodes, exposure_days
 
 SCREENING_REASON = Reason("Osteoporosis screening, USPSTF 2025")
 
@@ -86,7 +86,9 @@ def _risk_factors(a: Assessment) -> list[RiskFactor]:
             )
         )
     steroids = episodes(facts, {DrugClass.GLUCOCORTICOID})
-    if steroids:
+    spans = [sp for e in steroids for sp in episode_spans(e, a.as_of, th)]
+    # CMS249 counts 90 cumulative days or more; a short burst is not a risk factor
+    if exposure_days(spans, a.as_of) >= th.glucocorticoid_min_days:
         period = max((p for e in steroids for p in e.periods), key=lambda p: p.start)
         found.append(
             RiskFactor(

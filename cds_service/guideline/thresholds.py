@@ -73,8 +73,46 @@ class Thresholds:
     therapy_gap_bridge_days: int
     zoledronic_acid_dose_interval_days: int
     denosumab_dose_interval_days: int
-    denosumab_stop_grace_days: int
     glucocorticoid_min_days: int
+    # clinical-spec version 2: safety gates (§0.2), R3, R7 and R8 (§0.3)
+    kidney_result_recency_days: int
+    kidney_min_alendronate: float
+    kidney_min_risedronate: float
+    kidney_min_ibandronate: float
+    kidney_min_zoledronic_acid: float
+    kidney_min_denosumab: float
+    calcium_recency_days: int
+    calcium_low_corrected_mg_dl: float
+    calcium_low_corrected_mmol_l: float
+    calcium_ionized_low_mmol_l: float
+    calcium_ionized_low_mg_dl: float
+    vitamin_d_recheck_days: int
+    vitamin_d_repletion_start_weeks_min: int
+    vitamin_d_repletion_start_weeks_max: int
+    recent_fracture_days: int
+    denosumab_overdue_months: int
+    denosumab_long_course_years: float
+    glucocorticoid_min_prednisone_mg: float
+    glucocorticoid_course_gap_days: int
+    glucocorticoid_frax_adjust_mg: float
+    glucocorticoid_very_high_mg: float
+    glucocorticoid_very_high_cumulative_g: float
+    glucocorticoid_dxa_prior_months: int
+    replacement_hydrocortisone_max_mg: float
+    replacement_cortisone_max_mg: float
+    replacement_prednisolone_max_mg: float
+    acr_very_high_t_score_max: float
+    acr_very_high_frax_mof_percent: float
+    acr_very_high_frax_hip_percent: float
+    acr_high_frax_mof_percent: float
+    acr_high_frax_hip_percent: float
+    acr_moderate_frax_mof_percent: float
+    acr_moderate_frax_hip_percent: float
+    acr_min_frax_age_years: int
+    acr_young_dxa_dose_mg: float
+    aromatase_inhibitor_t_score_max: float
+    aromatase_inhibitor_t_score_with_risk_factor: float
+    premature_menopause_max_age_years: int
 
 
 _FIELD_TYPES: dict[str, str] = {f.name: str(f.type) for f in fields(Thresholds)}
@@ -139,7 +177,15 @@ def _check_consistency(t: Thresholds) -> None:
     for name in _FIELD_TYPES:
         value = getattr(t, name)
         if name.startswith(
-            ("t_score", "z_score", "dxa_higher_risk_t_score", "very_high_risk_t", "dxa_band")
+            (
+                "t_score",
+                "z_score",
+                "dxa_higher_risk_t_score",
+                "very_high_risk_t",
+                "dxa_band",
+                "acr_very_high_t",
+                "aromatase_inhibitor_t_score",
+            )
         ):
             continue
         if value < 0:

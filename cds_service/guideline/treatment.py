@@ -7,13 +7,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from fhir_mappings.facts import DrugClass, FractureSite, FraxKind, FraxRisk, Sex
+from fhir_mappings.facts import (
+    Diagnosis,
+    DiagnosisKind,
+    DrugClass,
+    FractureSite,
+    FraxKind,
+    FraxRisk,
+    Sex,
+)
 
 from . import wording
 from .assessment import Assessment
-from .classification import Basis, BoneStatus, fracture_evidence, fracture_phrase, score_evidence
+from .classification import (
+    Basis,
+    BoneStatus,
+    current_diagnosis,
+    fracture_evidence,
+    fracture_phrase,
+    score_evidence,
+)
 from .dates import add_months
+from .gates import Gate, GatedDrafts, gate_drafts
 from .recommendation import Evidence, Indicator, OrderKind, Recommendation, SelectionBehavior
+from .secondary_causes import secondary_cause_reasons, work_up_advice
 from .shared_advice import FALLS
 from .therapy import episodes
 
@@ -192,14 +209,59 @@ def _very_high_advice(a: Assessment, very_high: list[Criterion]) -> list[str]:
     return advice
 
 
+def premature_menopause(a: Assessment) -> Diagnosis | None:
+    """A woman under 50 with premature or early menopause or POI (clinical-spec §0.3)."""
+    age = a.eligibility.age
+    if a.facts.sex is not Sex.FEMALE or age is None:
+        return None
+    if age >= a.thresholds.premature_menopause_max_age_years:
+        return None
+    return next(
+        (
+            d
+            for d in a.facts.diagnoses
+            if d.kind is DiagnosisKind.PREMATURE_MENOPAUSE and current_diagnosis(d, a.as_of)
+        ),
+        None,
+    )
+
+
+def _gated_action(gated: GatedDrafts, action: str) -> str:
+    """The summary's recommendation once the gates have held drug drafts back."""
+    offered = [k.value for k in gated.orders if k in (OrderKind.ALENDRONATE, OrderKind.RISEDRONATE)]
+    gates = {f.gate for f in gated.held}
+    if not gates:
+        return action
+    if offered:
+        return f"offer {' or '.join(offered)} (" + ", ".join(g.value for g in gates) + " limits)"
+    if Gate.KIDNEY in gates:
+        return "kidney function rules out bisphosphonates: evaluate CKD–MBD first"
+    if Gate.CALCIUM in gates:
+        return "low calcium: correct it before any antiresorptive"
+    if Gate.VITAMIN_D in gates:
+        return "replete vitamin D first, then start treatment"
+    if Gate.ORAL_ROUTE in gates:
+        return "oral route unsuitable: consider zoledronic acid or denosumab"
+    return action
+
+
 def treatment_indicated(a: Assessment) -> Recommendation | None:
     if not a.low_bone_mass or a.on_osteoporosis_therapy:
+        return None
+    from .duration import follow_on_due  # R7 owns the follow-on after denosumab or an anabolic
+
+    if follow_on_due(a):
         return None
     criteria = treatment_criteria(a)
     very_high = very_high_risk_criteria(a)
     if not criteria and not very_high:
         return None
     th = a.thresholds
+    drug_drafts = (
+        (OrderKind.ALENDRONATE,) if very_high else (OrderKind.ALENDRONATE, OrderKind.RISEDRONATE)
+    )
+    gated = gate_drafts(a, drug_drafts)
+    poi = premature_menopause(a)
     if very_high:
         summary = _summary(
             "Very high fracture risk",
@@ -208,11 +270,10 @@ def treatment_indicated(a: Assessment) -> Recommendation | None:
         )
         advice = _very_high_advice(a, very_high)
     else:
-        summary = _summary(
-            "Treatment indicated",
-            criteria,
-            "offer an oral bisphosphonate, alendronate or risedronate",
-        )
+        action = _gated_action(gated, "offer an oral bisphosphonate, alendronate or risedronate")
+        if poi is not None:
+            action = "hormone therapy first (premature menopause)"
+        summary = _summary("Treatment indicated", criteria, action)
         advice = [
             "Drug treatment to reduce fracture risk is indicated. Criteria met:",
             *(f"- {c.sentence}" for c in criteria),
@@ -239,10 +300,23 @@ def treatment_indicated(a: Assessment) -> Recommendation | None:
             "With osteopenia, risedronate reduced fragility fractures by 73 % versus placebo "
             "over 1.5 to 3 years, a post-hoc analysis {{SIRIS2008}}."
         )
+    if poi is not None:
+        advice.insert(
+            0,
+            "**Premature or early menopause under 50:** hormone therapy until about the average "
+            "age of menopause is first line for bone protection unless contraindicated "
+            "{{POI2024}} {{NAMS2022}}. Bisphosphonates stay in bone for years: avoid them in a "
+            "woman who may become pregnant.",
+        )
+    advice.extend(gated.advice)
     advice.append(
-        "Before starting: check serum calcium and kidney function; ask about oesophageal "
-        "disease and whether the patient can stay upright for 30 minutes after the dose."
+        "Oral bisphosphonates are unsuitable with oesophageal stricture or achalasia, inability "
+        "to stay upright for 30 minutes after the dose, or Roux-en-Y gastric bypass: then use "
+        "zoledronic acid or denosumab."
     )
+    reasons = secondary_cause_reasons(a)
+    if reasons:
+        advice.append(work_up_advice(reasons))
     if any(c.frax for c in [*criteria, *very_high]):
         advice.append(
             f"Thresholds: with low bone mass, a 10-year major osteoporotic fracture risk ≥ "
@@ -266,12 +340,22 @@ def treatment_indicated(a: Assessment) -> Recommendation | None:
     evidence: list[Evidence] = []
     for criterion in [*very_high, *criteria]:
         evidence.extend(e for e in criterion.evidence if e not in evidence)
+    evidence.extend(e for e in gated.evidence if e not in evidence)
+    if poi is not None:
+        evidence.append(
+            Evidence(
+                f"Diagnosis: {poi.source.display or poi.kind.value}",
+                wording.code(poi.system, poi.code),
+                poi.source.date,
+                poi.source.reference,
+            )
+        )
     if very_high:
         # the referral is the main action; one oral bisphosphonate may start meanwhile
-        orders: tuple[OrderKind, ...] = (OrderKind.REFERRAL, OrderKind.ALENDRONATE)
+        orders: tuple[OrderKind, ...] = (OrderKind.REFERRAL, *gated.orders)
         behavior = SelectionBehavior.ANY
     else:
-        orders = (OrderKind.ALENDRONATE, OrderKind.RISEDRONATE)
+        orders = gated.orders
         behavior = SelectionBehavior.AT_MOST_ONE
     return Recommendation(
         rule_id="R4",
@@ -281,7 +365,8 @@ def treatment_indicated(a: Assessment) -> Recommendation | None:
         evidence=tuple(evidence),
         references=("AACE2020",) if very_high else ("BHOF2022",),
         orders=orders,
-        selection_behavior=behavior,
+        companion_orders=gated.companions,
+        selection_behavior=behavior if orders else None,
         override_reasons=(
             "patient-declines",
             "contraindication",

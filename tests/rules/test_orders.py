@@ -81,6 +81,13 @@ def test_orders_dxa_carries_its_reason_code() -> None:
     screening = draft_order(OrderKind.DXA, "p", Reason("Osteoporosis screening, USPSTF 2025"))
     assert screening["reasonCode"] == [{"text": "Osteoporosis screening, USPSTF 2025"}]
     assert "reasonCode" not in draft_order(OrderKind.ALENDRONATE, "p", reason)
+    assert "reasonReference" not in dxa
+    linked = Reason("Osteopenia", condition="Condition/c-1")
+    assert draft_order(OrderKind.DXA, "p", linked)["reasonReference"] == [
+        {"reference": "Condition/c-1"}
+    ]
+    odd = Reason("Osteopenia", condition="Condition/../x y")
+    assert "reasonReference" not in draft_order(OrderKind.DXA, "p", odd)
 
 
 def test_orders_are_independent_copies() -> None:

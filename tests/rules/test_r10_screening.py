@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 
 import pytest
 
@@ -94,3 +95,12 @@ def test_r10_under_52_without_recorded_menopause_is_not_postmenopausal(run: Run)
     pid = "r10-w-51"
     cards = run(fb.prefetch(woman(pid, 51), fb.smoking(pid, *SMOKER, LAST_MONTH)), pid)
     assert "R10" not in cards
+
+
+@pytest.mark.parametrize(("days", "factor"), [(30, False), (120, True)])
+def test_r10_glucocorticoids_count_from_90_days(run: Run, days: int, factor: bool) -> None:
+    pid = f"r10-gc-{days}"
+    start = AS_OF - timedelta(days=days)
+    steroid = fb.medication_statement(pid, "8640", "prednisone", start, AS_OF)
+    cards = run(fb.prefetch(woman(pid, 58), steroid), pid)
+    assert ("R10" in cards) is factor

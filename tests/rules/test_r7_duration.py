@@ -110,8 +110,13 @@ def test_r7_denosumab_stopped_without_follow_on_warns(run: Run) -> None:
     )
     card = cards["R7"]
     assert card["indicator"] == "warning"
-    assert card["summary"].startswith("Denosumab stopped")
+    # version 2 speaks of an overdue dose, and carries the follow-on drafts
+    assert card["summary"].startswith("Denosumab overdue")
     assert "never given a drug holiday" in card["detail"]
+    assert {s["label"].split(",")[0] for s in card["suggestions"]} == {
+        "Order alendronate 70 mg weekly",
+        "Order risedronate 35 mg weekly",
+    }
     assert "holiday" not in card["summary"]
 
 
