@@ -35,6 +35,7 @@ def browser() -> Iterator[Browser]:
 
 def test_the_dashboard_in_chromium(make_app: Callable[..., Flask], browser: Browser) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     app = make_app(RULES_FILE)
     populate(app)
@@ -69,11 +70,12 @@ def test_the_dashboard_in_chromium(make_app: Callable[..., Flask], browser: Brow
             field = driver.find_element(By.NAME, name)
             driver.execute_script("arguments[0].value = arguments[1]", field, value)
         driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-        assert "since=2020-01-01" in driver.current_url
-        assert "No cards issued" in driver.find_element(By.ID, "rules").text
+        wait = WebDriverWait(driver, 20)
+        wait.until(lambda d: "since=2020-01-01" in d.current_url)
+        wait.until(lambda d: "No cards issued" in d.find_element(By.ID, "rules").text)
         assert driver.find_element(By.NAME, "since").get_attribute("value") == "2020-01-01"
         driver.find_element(By.LINK_TEXT, "30 days").click()
-        assert driver.find_elements(By.CSS_SELECTOR, '#rules tr[data-rule="R4"]')
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#rules tr[data-rule="R4"]'))
 
         # The CSV link serves the same numbers.
         href = driver.find_element(By.ID, "csv").get_attribute("href")
