@@ -13,7 +13,12 @@ import uuid
 from typing import Any
 
 from cds_service.guideline import wording
-from cds_service.guideline.recommendation import Evidence, Recommendation
+from cds_service.guideline.recommendation import (
+    DraftRemoval,
+    Evidence,
+    OrderKind,
+    Recommendation,
+)
 from cds_service.guideline.references import catalogue, cite, cited_keys
 from cds_service.orders import draft_orders, order_label
 from cds_service.service_response import without_empty_values
@@ -22,9 +27,9 @@ RULE_SYSTEM = "urn:osteopenia-cds:rule"
 OVERRIDE_SYSTEM = "urn:osteopenia-cds:override-reason"
 
 LIFELONG_NOTE = (
-    "**Always:** the goal is fracture prevention, not a T-score target. Bone density that "
-    "improves from the osteopenic to the normal range does not remove the underlying "
-    "predisposition to bone loss, so bone health needs lifelong attention."
+    "**Always:** the goal is fracture prevention, not a T-score target. Density that improves "
+    "to the normal range does not remove the predisposition: bone health needs lifelong "
+    "attention."
 )
 DETAIL_BUDGET = 2000  # characters of a card's whole detail (clinical-spec §0.4)
 
@@ -121,6 +126,35 @@ def _source(rec: Recommendation) -> dict[str, Any]:
     return source
 
 
+def _create_action(resource: dict[str, Any], kind: OrderKind) -> dict[str, Any]:
+    text = (resource.get("medicationCodeableConcept") or resource.get("code") or {}).get(
+        "text", kind.value
+    )
+    return {
+        "type": "create",
+        "description": f"Create a draft {resource['resourceType']}: {text}",
+        "resource": resource,
+    }
+
+
+def _removal_suggestion(removal: DraftRemoval, patient_id: str) -> dict[str, Any]:
+    """CDS Hooks 2.0.1 Action: a ``delete`` names the draft by ``resourceId``, a relative
+    reference string (never through ``resource``, deprecated for deletes); a replacement is a
+    ``create`` in the same suggestion, so that accepting it does both."""
+    actions: list[dict[str, Any]] = [
+        {
+            "type": "delete",
+            "description": f"Remove the draft order {removal.draft}",
+            "resourceId": removal.draft,
+        }
+    ]
+    if removal.replacement is not None:
+        replacement = removal.replacement
+        drafts = draft_orders(replacement, patient_id, removal.reason)
+        actions += [_create_action(resource, replacement) for resource in drafts]
+    return {"label": removal.label, "uuid": str(uuid.uuid4()), "actions": actions}
+
+
 def render_card(rec: Recommendation, patient_id: str) -> dict[str, Any]:
     card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()),
@@ -130,7 +164,7 @@ def render_card(rec: Recommendation, patient_id: str) -> dict[str, Any]:
         "source": _source(rec),
         "extension": {RULE_SYSTEM: rec.rule_id},
     }
-    suggestions = []
+    suggestions = [_removal_suggestion(r, patient_id) for r in rec.removals]
     for kind in rec.orders:
         drafts = draft_orders(kind, patient_id, rec.reason)
         label = order_label(kind)
@@ -138,18 +172,7 @@ def render_card(rec: Recommendation, patient_id: str) -> dict[str, Any]:
             for companion in rec.companion_orders:
                 drafts += draft_orders(companion, patient_id)
                 label += f", with {order_label(companion).removeprefix('Order ')} first"
-        actions = []
-        for resource in drafts:
-            text = (resource.get("medicationCodeableConcept") or resource.get("code") or {}).get(
-                "text", kind.value
-            )
-            actions.append(
-                {
-                    "type": "create",
-                    "description": f"Create a draft {resource['resourceType']}: {text}",
-                    "resource": resource,
-                }
-            )
+        actions = [_create_action(resource, kind) for resource in drafts]
         suggestions.append({"label": label, "uuid": str(uuid.uuid4()), "actions": actions})
     if suggestions:
         card["suggestions"] = suggestions

@@ -151,7 +151,10 @@ def call_service(service_id: str) -> Response:
             ]
         raise
     now = current_app.extensions["governance"].clock()
-    cards, fingerprint = _assess(prefetch, hook_request.patient_id, now)
+    if hook_request.draft_orders is None:
+        cards, fingerprint = _assess(prefetch, hook_request.patient_id, now)
+    else:
+        cards, fingerprint = _check_orders(prefetch, hook_request, now)
     return _json_response(
         governed_response(service.id, hook_request, cards, fingerprint=fingerprint, now=now)
     )
@@ -169,6 +172,25 @@ def _assess(
         prefetch, patient_id=patient_id, as_of=now.date()
     )
     return result
+
+
+def _check_orders(
+    prefetch: dict[str, Any], hook_request: HookRequest, now: datetime
+) -> tuple[list[dict[str, Any]], str]:
+    """order-select / order-sign: the order checks' cards and the facts' fingerprint."""
+    answer = current_app.extensions["cds_engine"].evaluate_orders(
+        prefetch,
+        hook_request.draft_orders,
+        patient_id=hook_request.patient_id,
+        as_of=now.date(),
+        selections=hook_request.selections,
+    )
+    if answer.unread:
+        # Not an error: the order checks stay silent about a draft they cannot read.
+        _log_fields()["draftsNotChecked"] = [
+            f"{u.reference}: {u.reason}" for u in answer.unread[:20]
+        ]
+    return answer.cards, answer.facts_fingerprint
 
 
 def governed_response(

@@ -18,7 +18,16 @@ from cds_service.settings import Settings
 log = logging.getLogger("cds_service.requests")
 
 # Only these handler fields are written; anything else a handler adds stays out of the log.
-LOGGED_FIELDS = ("service", "hookInstance", "cards", "reason", "prefetchMissing", "iss", "tenant")
+LOGGED_FIELDS = (
+    "service",
+    "hookInstance",
+    "cards",
+    "reason",
+    "prefetchMissing",
+    "iss",
+    "tenant",
+    "draftsNotChecked",  # order hooks: drafts the checks could not read, and why
+)
 
 
 def _configure(settings: Settings) -> None:

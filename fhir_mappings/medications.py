@@ -119,7 +119,7 @@ def match_medication(resource: dict[str, Any], ctx: Context) -> _Match | None:
     return _Match(ingredient, drug_class, MatchedBy.INGREDIENT_NAME, texts[:200])
 
 
-def _duration_days(quantity: Any) -> float | None:
+def duration_days(quantity: Any) -> float | None:
     quantity = as_dict(quantity)
     number = as_number(quantity.get("value"))
     unit = (as_str(quantity.get("code")) or as_str(quantity.get("unit")) or "d").lower()
@@ -148,7 +148,7 @@ def _request_period(
         return start, v_end
     if status == "active":
         return start, None
-    days = _duration_days(dispense.get("expectedSupplyDuration"))
+    days = duration_days(dispense.get("expectedSupplyDuration"))
     if days is None:
         days = DEFAULT_SUPPLY_DAYS
     else:
@@ -293,4 +293,4 @@ def map_medications(ctx: Context) -> list[TherapyEpisode]:
     return result
 
 
-__all__ = ["map_medications", "match_medication"]
+__all__ = ["duration_days", "map_medications", "match_medication"]

@@ -15,6 +15,7 @@ from enum import StrEnum
 class Indicator(StrEnum):
     INFO = "info"
     WARNING = "warning"
+    CRITICAL = "critical"  # order checks only: a contraindicated draft
 
 
 class SelectionBehavior(StrEnum):
@@ -66,6 +67,17 @@ class Link:
 
 
 @dataclass(frozen=True, slots=True)
+class DraftRemoval:
+    """An order check's suggestion to remove one of the clinician's drafts, and what to order
+    in its place (a ``create`` beside the ``delete``)."""
+
+    draft: str  # "MedicationRequest/<id>" as the draft names itself in draftOrders
+    label: str
+    replacement: OrderKind | None = None
+    reason: Reason | None = None  # reasonCode of the replacement, when a ServiceRequest
+
+
+@dataclass(frozen=True, slots=True)
 class Recommendation:
     rule_id: str
     indicator: Indicator
@@ -82,3 +94,4 @@ class Recommendation:
     links: tuple[Link, ...] = ()
     lifelong_note: bool = False  # the "Always" paragraph of the specification
     reason: Reason | None = None  # reasonCode of the card's ServiceRequest drafts
+    removals: tuple[DraftRemoval, ...] = ()  # order checks: drafts to take back

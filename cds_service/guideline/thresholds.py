@@ -113,6 +113,9 @@ class Thresholds:
     aromatase_inhibitor_t_score_max: float
     aromatase_inhibitor_t_score_with_risk_factor: float
     premature_menopause_max_age_years: int
+    # order checks (clinical-spec §5)
+    order_denosumab_transition_early_days: int
+    order_cancer_therapy_dxa_recency_years: float
 
 
 _FIELD_TYPES: dict[str, str] = {f.name: str(f.type) for f in fields(Thresholds)}

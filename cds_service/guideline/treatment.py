@@ -194,16 +194,15 @@ def _very_high_advice(a: Assessment, very_high: list[Criterion]) -> list[str]:
         "**Very high fracture risk** {{AACE2020}}:",
         *(f"- {c.sentence}" for c in very_high),
         "",
-        "Prefer **anabolic therapy first**: teriparatide, abaloparatide or romosozumab, "
-        "followed by an antiresorptive {{AACE2020}} {{ACP2023}}; or **zoledronic acid**. "
-        "Refer to an osteoporosis, fracture liaison or endocrinology service: the referral "
-        "draft is below, beside an oral bisphosphonate to start while the referral is pending.",
+        "Prefer **anabolic therapy first**: teriparatide, abaloparatide or romosozumab, then "
+        "an antiresorptive {{AACE2020}} {{ACP2023}}; or **zoledronic acid**. Refer to an "
+        "osteoporosis, fracture liaison or endocrinology service; an oral bisphosphonate may "
+        "start meanwhile.",
     ]
     if _hip_fracture_recently(a):
         advice.append(
-            "After a hip fracture, yearly zoledronic acid 5 mg reduced new clinical fractures "
-            "by 35 % and deaths from any cause by 28 % in HORIZON-RFT, first dose within 90 "
-            "days of repair {{HORIZON_RFT}}."
+            "After hip fracture repair, yearly zoledronic acid 5 mg cut new clinical fractures by "
+            "35 % and deaths by 28 % in HORIZON-RFT {{HORIZON_RFT}}."
         )
     advice.append(FALLS)
     return advice

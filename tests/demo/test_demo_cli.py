@@ -133,7 +133,11 @@ def test_demo_serves_every_patient_with_the_sandbox_issuer_and_stops_on_ctrl_c(
     assert requests.get(discovery_url, timeout=10).status_code == 401
     headers = {"Authorization": f"Bearer {_token(signing_key, discovery_url)}"}
     services = requests.get(discovery_url, headers=headers, timeout=10).json()["services"]
-    assert [s["id"] for s in services] == ["osteopenia-management"]
+    assert [s["id"] for s in services] == [
+        "osteopenia-management",
+        "osteopenia-order-select",
+        "osteopenia-order-sign",
+    ]
 
     service_url = f"{discovery_url}/osteopenia-management"
     hook: dict[str, Any] = {

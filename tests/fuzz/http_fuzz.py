@@ -41,7 +41,14 @@ from tests.faults.fault_server import FaultyFhirServer
 from tests.fuzz.netguard import loopback_only
 from tests.fuzz.strategies import json_values, member_paths
 from tests.openapi.contract import Contract, shared_contract
-from tests.openapi.corpus import SERVICE_URL, fixture_files, hook_request_for, minimal_hook_request
+from tests.openapi.corpus import (
+    ORDER_SERVICES,
+    SERVICE_URL,
+    fixture_files,
+    hook_request_for,
+    minimal_hook_request,
+    order_request_for,
+)
 
 FEEDBACK_URL = f"{SERVICE_URL}/feedback"
 OPERATIONS_WITHOUT_INPUT = 1  # GET /healthz etc. have exactly one possible request
@@ -292,6 +299,11 @@ class HttpFuzzer:
             ]
         }
         documents = [(SERVICE_URL, r) for r in valid_requests] + [(FEEDBACK_URL, feedback)]
+        documents += [
+            (f"/cds-services/{service_id}", order_request_for(p, hook))
+            for hook, service_id in ORDER_SERVICES.items()
+            for p in fixture_files()[:2]
+        ]
 
         @st.composite
         def mutated(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
