@@ -100,7 +100,7 @@ def _adjusted_frax(a: Assessment, mg: float | None) -> tuple[float | None, float
     adjust = mg is not None and mg > th.glucocorticoid_frax_adjust_mg
     mof_value = None if mof is None else mof.percent * (1.15 if adjust else 1.0)
     hip_value = None if hip is None else hip.percent * (1.2 if adjust else 1.0)
-    note = " (adjusted for the dose: MOF × 1.15, hip × 1.2)" if adjust else ""
+    note = ", adjusted for the dose: MOF × 1.15, hip × 1.2" if adjust else ""
     return mof_value, hip_value, note
 
 

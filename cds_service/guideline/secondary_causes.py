@@ -31,8 +31,8 @@ def secondary_cause_reasons(a: Assessment) -> list[str]:
     lowest_z = diagnostic_lowest(studies[0]) if studies else None
     if lowest_z is not None and lowest_z.value <= th.z_score_low_max:
         reasons.append(
-            f"Z-score {wording.score(lowest_z.value)} ({lowest_z.site.value}, "
-            f"{wording.day(lowest_z.source.date)})"
+            f"Z-score {wording.score(lowest_z.value)} at the {lowest_z.site.value}, "
+            f"{wording.day(lowest_z.source.date)}"
         )
     if a.facts.sex is Sex.MALE and c.status is BoneStatus.OSTEOPOROSIS:
         reasons.append("osteoporosis in a man")
