@@ -19,13 +19,15 @@ from .monitoring import dxa_monitoring
 from .prematurity import osteopenia_of_prematurity
 from .recommendation import Indicator, OrderKind, Recommendation
 from .screening import osteoporosis_screening
+from .secondary_causes import secondary_cause_card
 from .thresholds import Thresholds
 from .treatment import treatment_indicated
 from .vitamin_d import vitamin_d_card
 
 
 def _z_score(a: Assessment) -> Recommendation | None:
-    return z_score_card(a.facts, a.as_of, a.thresholds, a.eligibility)
+    """R1: the Z-score card under 50; from 50 the secondary-cause card when R4 is silent."""
+    return z_score_card(a.facts, a.as_of, a.thresholds, a.eligibility) or secondary_cause_card(a)
 
 
 RULES: tuple[Callable[[Assessment], Recommendation | None], ...] = (
