@@ -130,7 +130,7 @@ DEMO_PATIENTS: tuple[DemoPatient, ...] = (
     DemoPatient(
         "demo-alendronate-ready",
         ("R2", "R4"),
-        "woman, 72, lumbar spine T -2.9, eGFR 78, calcium 9.4 mg/dL, 25(OH)D 34 ng/mL: an "
+        "woman, 71, lumbar spine T -2.9, eGFR 78, calcium 9.4 mg/dL, 25(OH)D 34 ng/mL: an "
         "alendronate order passes every order check",
     ),
     DemoPatient(
