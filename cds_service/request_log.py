@@ -18,7 +18,17 @@ from cds_service.settings import Settings
 log = logging.getLogger("cds_service.requests")
 
 # Only these handler fields are written; anything else a handler adds stays out of the log.
-LOGGED_FIELDS = ("service", "hookInstance", "cards", "reason", "prefetchMissing", "iss", "tenant")
+LOGGED_FIELDS = (
+    "service",
+    "hookInstance",
+    "cards",
+    "reason",
+    "prefetchMissing",
+    "fetchFailures",  # prefetch key → why the fall-back fetch did not get it
+    "fhirServer",
+    "iss",
+    "tenant",
+)
 
 
 def _configure(settings: Settings) -> None:
