@@ -15,7 +15,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet -e '.[test,bench,population]'
 	touch $@
 
 node: $(NODE_STAMP)
@@ -29,6 +29,9 @@ run: $(STAMP)
 
 test: $(STAMP) $(NODE_STAMP)
 	tests/support/ensure_postgres.sh
+	tests/support/ensure_chromium.sh
+	tests/support/ensure_haproxy.sh
+	tests/support/ensure_java.sh
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
@@ -49,6 +52,8 @@ $(HC_STAMP): benchmarks/healthchain-requirements.txt
 	touch $@
 
 bench: $(STAMP) $(NODE_STAMP) $(HC_STAMP)
+	tests/support/ensure_postgres.sh
+	tests/support/ensure_haproxy.sh
 	$(BIN)/python -m benchmarks
 
 fuzz: $(STAMP)

@@ -25,6 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from benchmarks import replicas
 from benchmarks import workloads as wl
 from benchmarks.fallback import FallbackResult, measure_fallback
 from benchmarks.http_bench import HttpResult, log_dir, measure_server
@@ -273,6 +274,16 @@ def run_http(run: Run, workloads: dict[str, wl.Workload], run_dir: Path) -> None
         )
 
 
+def run_replicas(run: Run, seconds: float) -> list[replicas.Row]:
+    """Two replicas behind HAProxy against one (benchmarks/replicas.py)."""
+    _say("HTTP: replicas behind HAProxy")
+    try:
+        return replicas.run(seconds=seconds)
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        run.skipped["replicas"] = str(exc)[:300]
+        return []
+
+
 def to_json(run: Run, finished: datetime) -> dict[str, Any]:
     return {
         "started": run.started.isoformat(),
@@ -322,12 +333,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         run.skipped["http"] = "--skip-http"
     else:
         run_http(run, workloads, run_dir)
+    replica_rows = [] if args.skip_http else run_replicas(run, durations.http_s)
     run.load_average["end"] = _load_average()
     finished = datetime.now(UTC)
     raw = to_json(run, finished)
+    raw["replicas"] = [row.to_json() for row in replica_rows]
     out = RESULTS_DIR / f"{stamp}.json"
     out.write_text(json.dumps(raw, indent=2) + "\n")
     print(render(raw))
+    if replica_rows:
+        print("\n" + replicas.render(replica_rows))
     print(f"\nraw results: {out.relative_to(REPO_ROOT)}  ({(finished - started).seconds} s)")
     return 0
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from cds_service import cors, errors, openapi, request_log, security, store
+from cds_service import cors, errors, governance, openapi, request_log, security, store
 from cds_service.discovery import bp as discovery_bp
 from cds_service.fetch_slots import FetchSlots
 from cds_service.fhir_client import FhirClient
@@ -37,16 +37,19 @@ def create_app(settings: Settings | None = None, *, engine: Any | None = None) -
         total=settings.fetch_max_total,
     )
     app.extensions.setdefault("readiness", [])
+    governance.init_app(app, settings)  # the rules file is checked before anything opens
 
     # Both put their before_request hook first, so the resulting order is: start the request
     # log's clock, answer CORS preflights, then any authentication hook registered below.
     cors.init_app(app, settings)
     request_log.init_app(app, settings)
     errors.init_app(app)
+    # The store first: the JWT replay record is one of its tables.
+    store.init_app(app, settings)
     security.init_app(app, settings)
     app.register_blueprint(discovery_bp)
     app.register_blueprint(hooks_bp)
     app.register_blueprint(health_bp)
-    store.init_app(app, settings)
+    governance.attach_store(app)
     openapi.init_app(app, settings)
     return app

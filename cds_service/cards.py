@@ -13,19 +13,25 @@ import uuid
 from typing import Any
 
 from cds_service.guideline import wording
-from cds_service.guideline.recommendation import Evidence, Recommendation
-from cds_service.guideline.references import catalogue
-from cds_service.orders import draft_order, order_label
+from cds_service.guideline.recommendation import (
+    DraftRemoval,
+    Evidence,
+    OrderKind,
+    Recommendation,
+)
+from cds_service.guideline.references import catalogue, cite, cited_keys
+from cds_service.orders import draft_orders, order_label
 from cds_service.service_response import without_empty_values
 
 RULE_SYSTEM = "urn:osteopenia-cds:rule"
 OVERRIDE_SYSTEM = "urn:osteopenia-cds:override-reason"
 
 LIFELONG_NOTE = (
-    "**Always:** the goal is fracture prevention, not a T-score target. Bone density that "
-    "improves from the osteopenic to the normal range does not remove the underlying "
-    "predisposition to bone loss, so bone health needs lifelong attention."
+    "**Always:** the goal is fracture prevention, not a T-score target. Density that improves "
+    "to the normal range does not remove the predisposition: bone health needs lifelong "
+    "attention."
 )
+DETAIL_BUDGET = 2000  # characters of a card's whole detail (clinical-spec §0.4)
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]~])")  # links, emphasis, code, strikethrough
 _WHITESPACE = re.compile(r"\s+")
@@ -61,30 +67,52 @@ def _paragraphs(lines: tuple[str, ...]) -> str:
     return "\n\n".join(out)
 
 
+def _citation_order(rec: Recommendation) -> list[str]:
+    """Keys cited inline, in order of use; a card citing nothing inline lists its rule's
+    sources (and says so in a "Sources" line)."""
+    return cited_keys(rec.advice) or list(rec.references)
+
+
 def render_detail(rec: Recommendation) -> str:
+    """Advice with inline ``[n]`` citations, the facts it rests on, numbered short references.
+
+    The whole detail stays within ``DETAIL_BUDGET`` characters: should a record hold more
+    facts than fit, the last facts give way to a line saying how many more there are.
+    """
     refs = catalogue().references
-    blocks = [_paragraphs(rec.advice)]
+    order = _citation_order(rec)
+    advice = [cite(line, order) for line in rec.advice]
+    uncited = [key for key in order if key not in cited_keys(rec.advice)]
+    if uncited:
+        advice.append("Sources: " + ", ".join(f"[{order.index(k) + 1}]" for k in uncited) + ".")
+    head = [_paragraphs(tuple(advice))]
     if rec.lifelong_note:
-        blocks.append(LIFELONG_NOTE)
-    if rec.evidence:
-        blocks.append("**Based on:**\n" + "\n".join(_evidence_line(e) for e in rec.evidence))
-    if rec.references:
-        numbered = []
-        for number, key in enumerate(rec.references, start=1):
-            ref = refs[key]
-            line = f"{number}. {ref.citation}"
-            if ref.doi:
-                line += f" doi:{ref.doi}"
-            elif ref.link:
-                line += f" {ref.link}"
-            numbered.append(line)
-        blocks.append("**References:**\n" + "\n".join(numbered))
-    return "\n\n".join(b for b in blocks if b)
+        head.append(LIFELONG_NOTE)
+    tail = []
+    if order:
+        tail.append(
+            "**References:**\n"
+            + "\n".join(f"{n}. {refs[key].short_form}" for n, key in enumerate(order, start=1))
+        )
+    facts = [_evidence_line(e) for e in rec.evidence]
+    shown = len(facts)
+    while True:
+        lines = facts[:shown]
+        if shown < len(facts):
+            lines.append(f"- \u2026 and {len(facts) - shown} more in the record")
+        blocks = [*head, "**Based on:**\n" + "\n".join(lines) if lines else "", *tail]
+        detail = "\n\n".join(b for b in blocks if b)
+        if len(detail) <= DETAIL_BUDGET or shown == 0:
+            return detail
+        shown -= 1
 
 
 def _source(rec: Recommendation) -> dict[str, Any]:
     cat = catalogue()
-    primary = cat.references[rec.references[0]] if rec.references else None
+    order = _citation_order(rec)
+    # the rule's own source when the card cites it, else the first source it cites
+    keys = [k for k in rec.references if k in order] or order
+    primary = cat.references[keys[0]] if keys else None
     source: dict[str, Any] = {
         "label": primary.label if primary else "osteopenia-cds",
         "topic": {
@@ -98,6 +126,35 @@ def _source(rec: Recommendation) -> dict[str, Any]:
     return source
 
 
+def _create_action(resource: dict[str, Any], kind: OrderKind) -> dict[str, Any]:
+    text = (resource.get("medicationCodeableConcept") or resource.get("code") or {}).get(
+        "text", kind.value
+    )
+    return {
+        "type": "create",
+        "description": f"Create a draft {resource['resourceType']}: {text}",
+        "resource": resource,
+    }
+
+
+def _removal_suggestion(removal: DraftRemoval, patient_id: str) -> dict[str, Any]:
+    """CDS Hooks 2.0.1 Action: a ``delete`` names the draft by ``resourceId``, a relative
+    reference string (never through ``resource``, deprecated for deletes); a replacement is a
+    ``create`` in the same suggestion, so that accepting it does both."""
+    actions: list[dict[str, Any]] = [
+        {
+            "type": "delete",
+            "description": f"Remove the draft order {removal.draft}",
+            "resourceId": removal.draft,
+        }
+    ]
+    if removal.replacement is not None:
+        replacement = removal.replacement
+        drafts = draft_orders(replacement, patient_id, removal.reason)
+        actions += [_create_action(resource, replacement) for resource in drafts]
+    return {"label": removal.label, "uuid": str(uuid.uuid4()), "actions": actions}
+
+
 def render_card(rec: Recommendation, patient_id: str) -> dict[str, Any]:
     card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()),
@@ -107,25 +164,16 @@ def render_card(rec: Recommendation, patient_id: str) -> dict[str, Any]:
         "source": _source(rec),
         "extension": {RULE_SYSTEM: rec.rule_id},
     }
-    suggestions = []
+    suggestions = [_removal_suggestion(r, patient_id) for r in rec.removals]
     for kind in rec.orders:
-        resource = draft_order(kind, patient_id)
-        text = (resource.get("medicationCodeableConcept") or resource.get("code") or {}).get(
-            "text", kind.value
-        )
-        suggestions.append(
-            {
-                "label": order_label(kind),
-                "uuid": str(uuid.uuid4()),
-                "actions": [
-                    {
-                        "type": "create",
-                        "description": f"Create a draft {resource['resourceType']}: {text}",
-                        "resource": resource,
-                    }
-                ],
-            }
-        )
+        drafts = draft_orders(kind, patient_id, rec.reason)
+        label = order_label(kind)
+        if rec.companion_orders and drafts[0]["resourceType"] == "MedicationRequest":
+            for companion in rec.companion_orders:
+                drafts += draft_orders(companion, patient_id)
+                label += f", with {order_label(companion).removeprefix('Order ')} first"
+        actions = [_create_action(resource, kind) for resource in drafts]
+        suggestions.append({"label": label, "uuid": str(uuid.uuid4()), "actions": actions})
     if suggestions:
         card["suggestions"] = suggestions
         behavior = rec.selection_behavior.value if rec.selection_behavior else "any"

@@ -81,8 +81,20 @@ def evaluate_request(
     finally:
         client.close()
     engine = engine if engine is not None else build_engine(settings)
-    cards = engine.evaluate(prefetch, patient_id=request.patient_id, as_of=as_of)
-    return service_response(cards)
+    if request.draft_orders is None:
+        return service_response(
+            engine.evaluate(prefetch, patient_id=request.patient_id, as_of=as_of)
+        )
+    answer = engine.evaluate_orders(
+        prefetch,
+        request.draft_orders,
+        patient_id=request.patient_id,
+        as_of=as_of,
+        selections=request.selections,
+    )
+    for unread in answer.unread:
+        print(f"draft not checked: {unread.reference}: {unread.reason}", file=sys.stderr)
+    return service_response(answer.cards)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -163,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     from cds_service.store.cli import add_subcommands as add_store_subcommands
 
     add_store_subcommands(commands)  # db upgrade, report
+
+    from cds_service.population.cli import add_subcommands as add_population_subcommands
+
+    add_population_subcommands(commands)  # population, bundles-to-ndjson
     return parser
 
 

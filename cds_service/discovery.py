@@ -41,21 +41,28 @@ class ServiceDefinition:
         return entry
 
 
-def _parse(raw: dict[str, Any]) -> ServiceDefinition:
+def _parse(raw: dict[str, Any], prefetch_of: dict[str, dict[str, str]]) -> ServiceDefinition:
+    prefetch = raw.get("prefetch")
+    if "prefetchOf" in raw:
+        # The order services read the same data as patient-view: one list of templates, so a
+        # key added for one service is never missing from the others.
+        prefetch = prefetch_of[raw["prefetchOf"]]
     return ServiceDefinition(
         id=raw["id"],
         hook=raw["hook"],
         title=raw["title"],
         description=raw["description"],
         usage_requirements=raw.get("usageRequirements"),
-        prefetch=dict(raw.get("prefetch") or {}),
+        prefetch=dict(prefetch or {}),
     )
 
 
 @lru_cache(maxsize=1)
 def service_definitions() -> tuple[ServiceDefinition, ...]:
     text = resources.files("cds_service").joinpath("services.json").read_text("utf-8")
-    return tuple(_parse(raw) for raw in json.loads(text)["services"])
+    raws = json.loads(text)["services"]
+    own = {raw["id"]: raw["prefetch"] for raw in raws if "prefetch" in raw}
+    return tuple(_parse(raw, own) for raw in raws)
 
 
 def services_with_id(service_id: str) -> list[ServiceDefinition]:

@@ -25,6 +25,7 @@ USER_REFERENCE = re.compile(
     r"(Practitioner|PractitionerRole|Patient|RelatedPerson)/([A-Za-z0-9\-.]{1,64})"
 )
 MAX_HOOK_INSTANCE_LENGTH = 256
+ORDER_HOOKS = frozenset({"order-select", "order-sign"})
 ACCESS_TOKEN = re.compile(r"[\x21-\x7e]+")
 
 
@@ -57,6 +58,16 @@ class HookRequest:
     @property
     def user_id(self) -> str:
         return str(self.context["userId"])
+
+    @property
+    def draft_orders(self) -> dict[str, Any] | None:
+        """The order hooks' Bundle of draft orders (checked by the context validator)."""
+        return self.context.get("draftOrders") if self.hook in ORDER_HOOKS else None
+
+    @property
+    def selections(self) -> list[str] | None:
+        """order-select: the drafts just chosen, the only ones judged."""
+        return self.context.get("selections") if self.hook == "order-select" else None
 
 
 def _bad(message: str, field: str, code: str = "invalid") -> ServiceError:
@@ -224,7 +235,7 @@ def _validate_authorization(raw: dict[str, Any]) -> FhirAuthorization:
     return FhirAuthorization(token, "Bearer", expires_in, scope, subject, patient or None)
 
 
-def _validate_patient_view_context(context: dict[str, Any]) -> None:
+def _validate_patient_view_context(context: dict[str, Any], settings: Settings) -> None:
     patient_id = _required_string(context, "patientId", "context.patientId")
     if not FHIR_ID.fullmatch(patient_id):
         raise _bad(
@@ -245,7 +256,112 @@ def _validate_patient_view_context(context: dict[str, Any]) -> None:
         raise _bad("context.encounterId must be a FHIR id.", "context.encounterId")
 
 
-CONTEXT_VALIDATORS = {"patient-view": _validate_patient_view_context}
+# Request resources an R4 ordering session can hold (CDS Hooks library, order-select and
+# order-sign: "A Bundle of FHIR request resources with a draft status").
+REQUEST_RESOURCE_TYPES = frozenset(
+    {
+        "MedicationRequest",
+        "ServiceRequest",
+        "NutritionOrder",
+        "DeviceRequest",
+        "VisionPrescription",
+        "CommunicationRequest",
+        "SupplyRequest",
+        "ImmunizationRecommendation",
+    }
+)
+ORDER_REFERENCE = re.compile(r"([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})")
+PATIENT_REFERENCE = re.compile(r"(?:.*/)?Patient/([A-Za-z0-9\-.]{1,64})")
+
+
+def _validate_draft_orders(context: dict[str, Any], *, drafts_only: bool, limit: int) -> set[str]:
+    """``context.draftOrders``: a Bundle of request resources of this patient, each with a
+    ``Type/id`` of its own; returns those references. In order-select every entry is a draft;
+    order-sign may also carry orders being re-signed after revision (order-sign 1.1.0)."""
+    field = "context.draftOrders"
+    if context.get("draftOrders") is None:
+        raise _bad(f"{field} is required (a Bundle of the draft orders).", field, "required")
+    bundle = context["draftOrders"]
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        kind = _json_type(bundle) if not isinstance(bundle, dict) else "another resource"
+        raise _bad(f"{field} must be a FHIR Bundle, not {kind}.", field)
+    entries = bundle.get("entry", [])
+    if not isinstance(entries, list):
+        raise _bad(f"{field}.entry must be an array.", f"{field}.entry")
+    if len(entries) > limit:
+        raise _bad(f"{field} holds {len(entries)} orders; at most {limit}.", field, "too-costly")
+    patient_id = context["patientId"]
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        path = f"{field}.entry[{index}].resource"
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            raise _bad(f"{path} is required: each entry holds one order.", path, "required")
+        rtype = resource.get("resourceType")
+        if rtype not in REQUEST_RESOURCE_TYPES:
+            raise _bad(
+                f"{path}.resourceType must be a request resource (MedicationRequest, "
+                f"ServiceRequest, ...), not {str(rtype)[:64]!r}.",
+                f"{path}.resourceType",
+            )
+        rid = resource.get("id")
+        if not isinstance(rid, str) or not FHIR_ID.fullmatch(rid):
+            raise _bad(
+                f"{path}.id must be a FHIR id: selections and suggestions name a draft by it.",
+                f"{path}.id",
+            )
+        status = resource.get("status")
+        if not isinstance(status, str) or not status:
+            raise _bad(f"{path}.status is required.", f"{path}.status", "required")
+        if drafts_only and status != "draft":
+            raise _bad(f'{path}.status must be "draft" (got {status[:32]!r}).', f"{path}.status")
+        reference = f"{rtype}/{rid}"
+        if reference in seen:
+            raise _bad(f"{field} holds {reference} twice.", f"{path}.id", "duplicate")
+        seen.add(reference)
+        for subject_field in ("subject", "patient"):
+            subject = resource.get(subject_field)
+            target = subject.get("reference") if isinstance(subject, dict) else None
+            match = PATIENT_REFERENCE.fullmatch(target) if isinstance(target, str) else None
+            if match and match.group(1) != patient_id:
+                raise _bad(
+                    f"{path}.{subject_field} names another patient than context.patientId.",
+                    f"{path}.{subject_field}",
+                )
+    return seen
+
+
+def _validate_selections(context: dict[str, Any], drafts: set[str]) -> None:
+    field = "context.selections"
+    selections = context.get("selections")
+    if selections is None:
+        raise _bad(f"{field} is required (the ids of the orders just selected).", field, "required")
+    if not isinstance(selections, list) or not selections:
+        raise _bad(f"{field} must be a non-empty array of order ids.", field)
+    for index, selection in enumerate(selections):
+        path = f"{field}[{index}]"
+        if not isinstance(selection, str) or not ORDER_REFERENCE.fullmatch(selection):
+            raise _bad(f"{path} must be an order id like MedicationRequest/123.", path)
+        if selection not in drafts:
+            raise _bad(f"{path} ({selection}) names no entry of context.draftOrders.", path)
+
+
+def _validate_order_select_context(context: dict[str, Any], settings: Settings) -> None:
+    _validate_patient_view_context(context, settings)
+    drafts = _validate_draft_orders(context, drafts_only=True, limit=settings.max_prefetch_entries)
+    _validate_selections(context, drafts)
+
+
+def _validate_order_sign_context(context: dict[str, Any], settings: Settings) -> None:
+    _validate_patient_view_context(context, settings)
+    _validate_draft_orders(context, drafts_only=False, limit=settings.max_prefetch_entries)
+
+
+CONTEXT_VALIDATORS = {
+    "patient-view": _validate_patient_view_context,
+    "order-select": _validate_order_select_context,
+    "order-sign": _validate_order_sign_context,
+}
 
 
 def validate_hook_request(data: dict[str, Any], settings: Settings) -> HookRequest:
@@ -262,7 +378,7 @@ def validate_hook_request(data: dict[str, Any], settings: Settings) -> HookReque
     assert context is not None
     validator = CONTEXT_VALIDATORS.get(hook)
     if validator is not None:
-        validator(context)
+        validator(context, settings)
 
     fhir_server = None
     if data.get("fhirServer") is not None:

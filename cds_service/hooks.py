@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -178,12 +178,77 @@ def call_service(service_id: str) -> Response:
         fields["prefetchMissing"] = sorted(exc.failures)
         fields["fetchFailures"] = exc.failures
         raise
-    engine = current_app.extensions["cds_engine"]
-    cards = engine.evaluate(
-        prefetch, patient_id=hook_request.patient_id, as_of=datetime.now(UTC).date()
+    now = current_app.extensions["governance"].clock()
+    if hook_request.draft_orders is None:
+        cards, fingerprint = _assess(prefetch, hook_request.patient_id, now)
+    else:
+        cards, fingerprint = _check_orders(prefetch, hook_request, now)
+    return _json_response(
+        governed_response(service.id, hook_request, cards, fingerprint=fingerprint, now=now)
     )
-    body = service_response(cards)
+
+
+def _assess(
+    prefetch: dict[str, Any], patient_id: str, now: datetime
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The engine's cards and the fingerprint of the facts they rest on (governance)."""
+    engine = current_app.extensions["cds_engine"]
+    assess = getattr(engine, "assess", None)
+    if assess is None:  # an engine without facts (test doubles of the wiring)
+        return engine.evaluate(prefetch, patient_id=patient_id, as_of=now.date()), None
+    result: tuple[list[dict[str, Any]], str] = assess(
+        prefetch, patient_id=patient_id, as_of=now.date()
+    )
+    return result
+
+
+def _check_orders(
+    prefetch: dict[str, Any], hook_request: HookRequest, now: datetime
+) -> tuple[list[dict[str, Any]], str]:
+    """order-select / order-sign: the order checks' cards and the facts' fingerprint."""
+    answer = current_app.extensions["cds_engine"].evaluate_orders(
+        prefetch,
+        hook_request.draft_orders,
+        patient_id=hook_request.patient_id,
+        as_of=now.date(),
+        selections=hook_request.selections,
+    )
+    if answer.unread:
+        # Not an error: the order checks stay silent about a draft they cannot read.
+        _log_fields()["draftsNotChecked"] = [
+            f"{u.reference}: {u.reason}" for u in answer.unread[:20]
+        ]
+    return answer.cards, answer.facts_fingerprint
+
+
+def governed_response(
+    service_id: str,
+    hook_request: HookRequest,
+    cards: list[dict[str, Any]],
+    *,
+    fingerprint: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The response body of a service call: the cards the rule modes and snoozes let through
+    (cds_service.governance), every computed card written to the card log. Every service's
+    cards go through here."""
+    client = g.get("cds_client")
+    user_id = hook_request.context.get("userId")
+    governed = current_app.extensions["governance"].apply(
+        cards,
+        patient_id=hook_request.patient_id,
+        user_id=user_id if isinstance(user_id, str) else None,
+        issuer=getattr(client, "iss", None),
+        facts_fingerprint=fingerprint,
+        now=now,
+    )
+    body = service_response(governed.shown)
+    fields = _log_fields()
     fields["cards"] = len(body["cards"])
+    if governed.silent:
+        fields["cardsSilent"] = len(governed.silent)
+    if governed.suppressed:
+        fields["cardsSuppressed"] = len(governed.suppressed)
 
     card_log = current_app.extensions.get("card_log")
     if card_log is not None:
@@ -191,15 +256,19 @@ def call_service(service_id: str) -> Response:
         record = getattr(card_log, "record_deferred", None) or card_log.record
         try:
             record(
-                service_id=service.id,
+                service_id=service_id,
                 hook_instance=hook_request.hook_instance,
                 patient_id=hook_request.patient_id,
                 cards=body["cards"],
+                silent=governed.silent,
+                suppressed=governed.suppressed,
+                facts_fingerprint=fingerprint,
             )
         except Exception:
             # The clinician's guidance must not be lost to a logging failure; the store
             # reports its own health through /readyz.
             log.exception("card log failed (hookInstance=%s)", hook_request.hook_instance)
+    return body
     return _json_response(body)
 
 

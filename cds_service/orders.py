@@ -18,14 +18,16 @@ import orjson
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
-from cds_service.guideline.recommendation import OrderKind
+from cds_service.guideline.recommendation import OrderKind, Reason
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 LOINC = "http://loinc.org"
 CPT = "http://www.ama-assn.org/go/cpt"
+SNOMED = "http://snomed.info/sct"
 UCUM = "http://unitsofmeasure.org"
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _PLACEHOLDER = "Patient/template"
+_CONDITION_REFERENCE = re.compile(r"^Condition/[A-Za-z0-9\-.]{1,64}$")
 
 
 def _timing(frequency: int, period: float, unit: str) -> dict[str, Any]:
@@ -123,18 +125,29 @@ def _cholecalciferol() -> dict[str, Any]:
 
 
 def _calcium() -> dict[str, Any]:
+    # One tablet of calcium carbonate 1,250 mg, which holds 500 mg elemental calcium: the dose
+    # is the tablet, so the salt's weight and the elemental weight are never read as one.
     return _medication_request(
         "1897",
         "calcium carbonate",
-        "calcium carbonate 1,250 mg (500 mg elemental calcium) oral tablet",
+        "calcium carbonate 1,250 mg oral tablet; each tablet provides 500 mg elemental calcium",
         {
-            "text": "500 mg elemental calcium by mouth once daily with a meal, to reach the "
-            "recommended total intake together with dietary calcium",
+            "text": "1 tablet by mouth once daily with a meal, only if dietary calcium is below "
+            "the recommended total intake",
             "timing": _timing(1, 1, "d"),
             "route": {"text": "oral"},
-            "doseAndRate": _dose(500, "mg", "mg"),
+            "doseAndRate": [
+                {
+                    "doseQuantity": {
+                        "value": 1,
+                        "unit": "tablet",
+                        "system": UCUM,
+                        "code": "{tbl}",
+                    }
+                }
+            ],
         },
-        "Calcium supplement for bone health (IOM 2011, BHOF 2022).",
+        "Calcium supplement if dietary intake is below target, food first (IOM 2011).",
     )
 
 
@@ -149,7 +162,25 @@ def _dxa() -> dict[str, Any]:
             },
         ],
         "DXA bone density scan, lumbar spine and hip",
-        "Bone density monitoring (BHOF 2022).",
+        "Bone density study: the reason is in reasonCode.",
+    )
+
+
+def _referral() -> dict[str, Any]:
+    # SNOMED CT 306118006 "Referral to endocrinology service (procedure)": the same code and
+    # display in several public terminology artefacts, one of them a checked replacement of a
+    # wrong code (V2 in fhir_mappings/data terms); the text names the other services accepted.
+    return _service_request(
+        [
+            {
+                "system": SNOMED,
+                "code": "306118006",
+                "display": "Referral to endocrinology service (procedure)",
+            }
+        ],
+        "Referral to an osteoporosis, fracture liaison or endocrinology service",
+        "Very high fracture risk (AACE 2020): assessment for anabolic-first therapy or "
+        "zoledronic acid.",
     )
 
 
@@ -168,7 +199,81 @@ def _vitamin_d_test() -> dict[str, Any]:
     )
 
 
-_BUILDERS: dict[OrderKind, tuple[Callable[[], dict[str, Any]], type, str]] = {
+def _vitamin_d_repletion() -> dict[str, Any]:
+    resource = _medication_request(
+        "2418",
+        "cholecalciferol",
+        "cholecalciferol (vitamin D3) 50,000 IU oral capsule",
+        {
+            "text": "50,000 IU by mouth once weekly for 8 weeks, then 1,500–2,000 IU daily "
+            "(maintenance, ordered separately)",
+            "timing": {
+                "repeat": {
+                    "frequency": 1,
+                    "period": 1,
+                    "periodUnit": "wk",
+                    "boundsDuration": {
+                        "value": 8,
+                        "unit": "weeks",
+                        "system": UCUM,
+                        "code": "wk",
+                    },
+                }
+            },
+            "route": {"text": "oral"},
+            "doseAndRate": _dose(50000, "IU", "[IU]"),
+        },
+        "Vitamin D repletion below 20 ng/mL (Endocrine Society 2011): 8 weekly doses; recheck "
+        "25(OH)D after the course.",
+    )
+    resource["dispenseRequest"] = {"quantity": {"value": 8, "unit": "capsule"}}
+    return resource
+
+
+def _lab(code: str, display: str, text: str, note: str, cpt: str | None = None) -> dict:
+    codings = [{"system": LOINC, "code": code, "display": display}]
+    if cpt is not None:
+        codings.append({"system": CPT, "code": cpt, "display": text})
+    return _service_request(codings, text, note)
+
+
+def _kidney_labs() -> list[dict[str, Any]]:
+    return [
+        _lab(
+            "51990-0",
+            "Basic metabolic panel - Blood",
+            "Basic metabolic panel (creatinine, eGFR, calcium)",
+            "Kidney function and calcium before a first dose of an osteoporosis drug "
+            "(drug labels; KDIGO 2017).",
+            cpt="80048",
+        )
+    ]
+
+
+def _bone_mineral_labs() -> list[dict[str, Any]]:
+    note = (
+        "Bone and mineral work-up: osteomalacia (25(OH)D below 12 ng/mL) or CKD-mineral and "
+        "bone disorder (KDIGO 2017)."
+    )
+    return [
+        _lab("17861-6", "Calcium [Mass/volume] in Serum or Plasma", "Calcium, serum", note),
+        _lab("2777-1", "Phosphate [Mass/volume] in Serum or Plasma", "Phosphate, serum", note),
+        _lab(
+            "6768-6",
+            "Alkaline phosphatase [Enzymatic activity/volume] in Serum or Plasma",
+            "Alkaline phosphatase, serum",
+            note,
+        ),
+        _lab(
+            "2731-8",
+            "Parathyrin.intact [Mass/volume] in Serum or Plasma",
+            "Parathyroid hormone (PTH), intact",
+            note,
+        ),
+    ]
+
+
+_BUILDERS: dict[OrderKind, tuple[Callable[[], Any], type, str]] = {
     OrderKind.ALENDRONATE: (_alendronate, MedicationRequest, "Order alendronate 70 mg weekly"),
     OrderKind.RISEDRONATE: (_risedronate, MedicationRequest, "Order risedronate 35 mg weekly"),
     OrderKind.CHOLECALCIFEROL: (
@@ -176,41 +281,108 @@ _BUILDERS: dict[OrderKind, tuple[Callable[[], dict[str, Any]], type, str]] = {
         MedicationRequest,
         "Order vitamin D3 (cholecalciferol) 800 IU daily",
     ),
-    OrderKind.CALCIUM: (_calcium, MedicationRequest, "Order calcium 500 mg daily"),
+    OrderKind.CALCIUM: (
+        _calcium,
+        MedicationRequest,
+        "Order calcium carbonate, 500 mg elemental daily, if diet falls short",
+    ),
     OrderKind.DXA: (_dxa, ServiceRequest, "Order DXA bone density scan"),
     OrderKind.VITAMIN_D_TEST: (_vitamin_d_test, ServiceRequest, "Order 25-hydroxyvitamin D level"),
+    OrderKind.VITAMIN_D_REPLETION: (
+        _vitamin_d_repletion,
+        MedicationRequest,
+        "Order vitamin D3 50,000 IU weekly for 8 weeks (repletion)",
+    ),
+    OrderKind.KIDNEY_LABS: (
+        _kidney_labs,
+        ServiceRequest,
+        "Order basic metabolic panel (kidney function, calcium)",
+    ),
+    OrderKind.BONE_MINERAL_LABS: (
+        _bone_mineral_labs,
+        ServiceRequest,
+        "Order calcium, phosphate, alkaline phosphatase and PTH",
+    ),
+    OrderKind.REFERRAL: (_referral, ServiceRequest, "Refer to a bone health service"),
 }
 
 
 @cache
-def _template(kind: OrderKind) -> dict[str, Any]:
-    """The validated JSON of one draft order (validated once, then reused)."""
+def _templates(kind: OrderKind) -> tuple[dict[str, Any], ...]:
+    """The validated JSON of a draft order, or of each order of a set (validated once)."""
     build, model, _ = _BUILDERS[kind]
-    resource = model.model_validate(build())
-    return resource.model_dump(mode="json", exclude_none=True)
+    built = build()
+    resources = built if isinstance(built, list) else [built]
+    return tuple(
+        model.model_validate(resource).model_dump(mode="json", exclude_none=True)
+        for resource in resources
+    )
 
 
 @cache
-def _template_json(kind: OrderKind) -> bytes:
-    return orjson.dumps(_template(kind))
+def _templates_json(kind: OrderKind) -> tuple[bytes, ...]:
+    return tuple(orjson.dumps(template) for template in _templates(kind))
+
+
+def _template(kind: OrderKind) -> dict[str, Any]:
+    return _templates(kind)[0]
 
 
 def validate_all_templates() -> None:
     """Build every template now, so a broken template stops start-up, not a request."""
     for kind in OrderKind:
-        _template(kind)
+        _templates(kind)
 
 
 def order_label(kind: OrderKind) -> str:
     return _BUILDERS[kind][2]
 
 
-def draft_order(kind: OrderKind, patient_id: str) -> dict[str, Any]:
-    """A fresh copy of the validated draft, for ``Patient/<patient_id>``."""
+def _reason_code(reason: Reason) -> dict[str, Any]:
+    concept: dict[str, Any] = {"text": reason.text}
+    if reason.system and reason.code:
+        coding = {"system": reason.system, "code": reason.code}
+        if reason.display:
+            coding["display"] = reason.display
+        concept["coding"] = [coding]
+    return concept
+
+
+@cache
+def _validated_reason(reason: Reason) -> dict[str, Any]:
+    """The reason as a validated CodeableConcept (once per distinct reason)."""
+    probe = {
+        "resourceType": "ServiceRequest",
+        "status": "draft",
+        "intent": "proposal",
+        "subject": {"reference": _PLACEHOLDER},
+        "reasonCode": [_reason_code(reason)],
+    }
+    return ServiceRequest.model_validate(probe).model_dump(mode="json", exclude_none=True)[
+        "reasonCode"
+    ][0]
+
+
+def draft_orders(
+    kind: OrderKind, patient_id: str, reason: Reason | None = None
+) -> list[dict[str, Any]]:
+    """Fresh copies of the validated drafts of ``kind`` (one, or a set such as the bone and
+    mineral labs), for ``Patient/<patient_id>``; a ServiceRequest carries ``reason`` as its
+    reasonCode."""
     if not _FHIR_ID.match(patient_id):
         raise ValueError("patient id is not a valid FHIR id")
     # Parsing the template's serialized form builds every object afresh (nothing is shared
     # between requests) at a fraction of copy.deepcopy's cost.
-    resource: dict[str, Any] = orjson.loads(_template_json(kind))
-    resource["subject"] = {"reference": f"Patient/{patient_id}"}
-    return resource
+    resources: list[dict[str, Any]] = [orjson.loads(raw) for raw in _templates_json(kind)]
+    for resource in resources:
+        resource["subject"] = {"reference": f"Patient/{patient_id}"}
+        if reason is not None and resource["resourceType"] == "ServiceRequest":
+            resource["reasonCode"] = [orjson.loads(orjson.dumps(_validated_reason(reason)))]
+            if reason.condition and _CONDITION_REFERENCE.match(reason.condition):
+                resource["reasonReference"] = [{"reference": reason.condition}]
+    return resources
+
+
+def draft_order(kind: OrderKind, patient_id: str, reason: Reason | None = None) -> dict[str, Any]:
+    """The first (for most kinds the only) draft of ``kind``."""
+    return draft_orders(kind, patient_id, reason)[0]

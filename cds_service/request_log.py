@@ -28,6 +28,7 @@ LOGGED_FIELDS = (
     "fhirServer",
     "iss",
     "tenant",
+    "draftsNotChecked",  # order hooks: drafts the checks could not read, and why
 )
 
 

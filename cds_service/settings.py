@@ -99,6 +99,7 @@ class Settings:
 
     # clinical content
     thresholds_file: Path | None = None  # a deployment's overrides of the shipped thresholds
+    rules_file: Path | None = None  # CDS_RULES_FILE: rule modes, pilot groups, snooze days
 
     # storage
     data_dir: Path = field(default_factory=lambda: Path("var"))
@@ -127,6 +128,7 @@ class Settings:
         defaults = cls()
         issuers = env.get("CDS_TRUSTED_ISSUERS_FILE")
         thresholds = env.get("CDS_THRESHOLDS_FILE")
+        rules = env.get("CDS_RULES_FILE")
         return cls(
             environment=environment,
             log_level=env.get("CDS_LOG_LEVEL", "INFO").upper(),
@@ -165,6 +167,7 @@ class Settings:
             trust_proxy_headers=_bool(env, "CDS_TRUST_PROXY_HEADERS", False),
             public_base_urls=tuple(u.rstrip("/") for u in _list(env, "CDS_PUBLIC_BASE_URLS")),
             thresholds_file=Path(thresholds) if thresholds else None,
+            rules_file=Path(rules) if rules else None,
             data_dir=Path(env.get("CDS_DATA_DIR", "var")),
             database_url=env.get("DATABASE_URL") or None,
             patient_hash_salt=env.get("CDS_PATIENT_HASH_SALT") or None,

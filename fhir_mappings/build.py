@@ -11,6 +11,7 @@ from . import (
     dxa,
     fractures,
     frax,
+    labs,
     lifestyle,
     medications,
     observations,
@@ -61,6 +62,10 @@ def build_facts(prefetch: Mapping[str, Any], *, patient_id: str, as_of: date) ->
         _guarded(ctx, "FRAX", [], lambda: frax.map_frax(items, ctx)),
         key=lambda f: f.source.date or date.min,
     )
+    facts.risk_tools = sorted(
+        _guarded(ctx, "Risk tools", [], lambda: frax.map_risk_tools(items, ctx)),
+        key=lambda r: r.source.date or date.min,
+    )
     facts.vitamin_d = sorted(
         _guarded(ctx, "Vitamin D", [], lambda: vitamin_d.map_vitamin_d(items, ctx)),
         key=lambda v: v.source.date or date.min,
@@ -78,6 +83,13 @@ def build_facts(prefetch: Mapping[str, Any], *, patient_id: str, as_of: date) ->
         key=lambda f: f.onset or date.min,
     )
     facts.therapies = _guarded(ctx, "Medications", [], lambda: medications.map_medications(ctx))
+    facts.kidney, unreadable_kidney = _guarded(
+        ctx, "Kidney function", ([], []), lambda: labs.map_kidney(items, ctx, facts.sex)
+    )
+    facts.calcium, unreadable_calcium = _guarded(
+        ctx, "Calcium", ([], []), lambda: labs.map_calcium(items, ctx)
+    )
+    facts.unreadable = [*unreadable_kidney, *unreadable_calcium]
 
     if ctx.after_as_of:
         notes.add(f"{ctx.after_as_of} facts dated after the evaluation date {as_of} left out")

@@ -282,3 +282,19 @@ def _choose_patient(
     else:
         notes.add("No Patient resource in the data: age and sex unknown")
     return None
+
+
+def build_draft_pool(bundle: Any, patient_id: str, notes: Notes) -> Pool:
+    """The resources of an order hook's ``draftOrders`` Bundle, indexed for references.
+
+    Unlike ``build_pool`` no status hygiene applies: every entry is a draft on purpose.
+    """
+    collector = _Collector(notes)
+    collector.collect(bundle)
+    pool = Pool(patient_id=patient_id)
+    for key, resource in collector.resources.items():
+        pool.by_type.setdefault(resource["resourceType"], []).append(resource)
+        pool._index[key] = resource
+    for url, key in collector.full_urls.items():
+        pool._index[url] = pool._index[key]
+    return pool

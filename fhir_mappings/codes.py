@@ -120,7 +120,32 @@ ALCOHOL_UNITS_PER_DAY: Mapping[str, float] = MappingProxyType(
     {unit.lower(): float(factor) for unit, factor in _OBS["alcohol_units_per_day"].items()}
 )
 AUDIT_C_CODES = frozenset(_OBS["audit_c"])
+# Osteoporosis Self-Assessment Tool score, LOINC 98146-4 (CMS249 value set: V)
+RISK_TOOLS: Mapping[str, str] = MappingProxyType(dict(_OBS["risk_tools"]))
 LATERALITY_CODES: Mapping[str, str] = MappingProxyType(dict(_OBS["laterality_codes"]))
+
+# --- Laboratory results of clinical-spec §0.1 (labs.json) ---------------------------------
+_LABS = _load("labs.json")
+
+
+def _lab_codes(group: str) -> frozenset[str]:
+    return frozenset(code for code in _LABS[group] if not code.startswith("_"))
+
+
+EGFR = _lab_codes("egfr")
+EGFR_UNITS = frozenset(_LABS["egfr_units"])
+CREATININE = _lab_codes("creatinine")
+CREATININE_TO_MG_DL: Mapping[str, float] = MappingProxyType(dict(_LABS["creatinine_units"]))
+WEIGHT = _lab_codes("weight")
+WEIGHT_TO_KG: Mapping[str, float] = MappingProxyType(dict(_LABS["weight_units"]))
+CALCIUM_TOTAL = _lab_codes("calcium_total")
+CALCIUM_IONIZED = _lab_codes("calcium_ionized")
+CALCIUM_UNITS: Mapping[str, str] = MappingProxyType(dict(_LABS["calcium_units"]))
+CALCIUM_MMOL_PER_MG_DL: float = float(_LABS["calcium_mmol_per_mg_dl"])
+ALBUMIN = _lab_codes("albumin")
+ALBUMIN_TO_G_DL: Mapping[str, float] = MappingProxyType(dict(_LABS["albumin_units"]))
+ALBUMIN_PAIRING_DAYS: int = int(_LABS["albumin_pairing_days"])
+LAB_CODES = EGFR | CREATININE | WEIGHT | CALCIUM_TOTAL | CALCIUM_IONIZED | ALBUMIN
 
 #: Every LOINC code an Observation must carry for the mapper to look any deeper.
 OBSERVATION_CODES_OF_INTEREST = frozenset(
@@ -133,6 +158,8 @@ OBSERVATION_CODES_OF_INTEREST = frozenset(
     | SMOKING_CODES
     | ALCOHOL_CODES
     | AUDIT_C_CODES
+    | set(RISK_TOOLS)
+    | LAB_CODES
 )
 
 # --- Conditions -----------------------------------------------------------------------------
@@ -160,6 +187,23 @@ OSTEOPOROSIS = (
 MENOPAUSE = _valueset_keys("menopause") | _keys(_COND["extra"]["menopause"])
 VITAMIN_D_DEFICIENCY = _keys(_COND["extra"]["vitamin D deficiency"])
 PARENT_HIP_FRACTURE = _valueset_keys("parental hip fracture")
+
+
+def _v2_keys(group: str) -> frozenset[Key]:
+    """A version-2 group of conditions.json: rows of [system, code, where it was verified]."""
+    return _keys((system, code) for system, code, _source in _COND["v2"][group])
+
+
+PREMATURE_MENOPAUSE = _v2_keys("premature menopause or primary ovarian insufficiency") | frozenset(
+    (item.system, item.code)
+    for oid in _COND["v2_premature_menopause_valuesets"]
+    for item in load_valueset(oid)
+)
+CKD_SEVERE = _v2_keys("chronic kidney disease stage 4-5")
+DIALYSIS = _v2_keys("dialysis")
+ACUTE_KIDNEY_INJURY = _v2_keys("acute kidney injury")
+ADRENAL_INSUFFICIENCY = _v2_keys("adrenal insufficiency")
+OESOPHAGEAL_DISEASE = _v2_keys("oesophageal stricture or achalasia")
 
 _SITE_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(rf"\b{re.escape(word)}", re.IGNORECASE), site)
@@ -222,6 +266,7 @@ class Ingredient:
     injectable_class: str | None
     systemic_only: bool
     dose_interval_days: int
+    prednisone_factor: float | None = None  # glucocorticoids: mg prednisone per mg
 
 
 _ING = _load("ingredients.json")
@@ -233,6 +278,7 @@ INGREDIENTS: Mapping[str, Ingredient] = MappingProxyType(
             spec.get("injectable_class"),
             bool(spec.get("systemic_only")),
             int(spec.get("dose_interval_days", 1)),
+            spec.get("prednisone_factor"),
         )
         for name, spec in _ING.items()
         if not name.startswith("_")

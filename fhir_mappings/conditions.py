@@ -22,6 +22,12 @@ _DIAGNOSIS_SETS: tuple[tuple[DiagnosisKind, frozenset[codes.Key]], ...] = (
     (DiagnosisKind.VITAMIN_D_DEFICIENCY, codes.VITAMIN_D_DEFICIENCY),
     (DiagnosisKind.MENOPAUSE, codes.MENOPAUSE),
     (DiagnosisKind.PARENT_HIP_FRACTURE, codes.PARENT_HIP_FRACTURE),
+    (DiagnosisKind.PREMATURE_MENOPAUSE, codes.PREMATURE_MENOPAUSE),
+    (DiagnosisKind.CKD_SEVERE, codes.CKD_SEVERE),
+    (DiagnosisKind.DIALYSIS, codes.DIALYSIS),
+    (DiagnosisKind.ACUTE_KIDNEY_INJURY, codes.ACUTE_KIDNEY_INJURY),
+    (DiagnosisKind.ADRENAL_INSUFFICIENCY, codes.ADRENAL_INSUFFICIENCY),
+    (DiagnosisKind.OESOPHAGEAL_DISEASE, codes.OESOPHAGEAL_DISEASE),
 )
 _AGE_UNITS = {"a": 1.0, "yr": 1.0, "year": 1.0, "years": 1.0, "mo": 1 / 12, "wk": 7 / 365.25}
 _AGE_UNITS |= {"d": 1 / 365.25, "month": 1 / 12, "months": 1 / 12, "day": 1 / 365.25}

@@ -85,6 +85,15 @@ class FraxRisk:
 
 
 @dataclass(frozen=True, slots=True)
+class RiskToolScore:
+    """A fracture-risk screening tool's score (OST, LOINC 98146-4), as R10 reads it."""
+
+    tool: str
+    score: float
+    source: Provenance
+
+
+@dataclass(frozen=True, slots=True)
 class VitaminDLevel:
     """Total 25(OH)D in ng/mL; ``comparator`` keeps "<" / ">" from the lab."""
 
@@ -132,6 +141,14 @@ class DiagnosisKind(StrEnum):
     OSTEOPENIA_OF_PREMATURITY = "osteopenia of prematurity"
     MENOPAUSE = "menopause"
     PARENT_HIP_FRACTURE = "parental hip fracture"  # FRAX input (value set 113.12.1040)
+    # version 2 inputs (clinical-spec §0.1)
+    PREMATURE_MENOPAUSE = "premature menopause or primary ovarian insufficiency"
+    CKD_SEVERE = "chronic kidney disease stage 4-5"  # N18.4-N18.6 and kin
+    DIALYSIS = "dialysis"
+    ACUTE_KIDNEY_INJURY = "acute kidney injury"
+    ADRENAL_INSUFFICIENCY = "adrenal insufficiency"
+    OESOPHAGEAL_DISEASE = "oesophageal stricture or achalasia"
+    GASTRIC_BYPASS = "Roux-en-Y gastric bypass"
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,12 +210,30 @@ class MatchedBy(StrEnum):
     INGREDIENT_NAME = "ingredient name"  # last resort, from display or text
 
 
+class PeriodKind(StrEnum):
+    ORDER = "order"  # MedicationRequest
+    STATEMENT = "statement"  # MedicationStatement
+    ADMINISTRATION = "administration"  # MedicationAdministration: the drug was given
+
+
+@dataclass(frozen=True, slots=True)
+class GlucocorticoidDose:
+    """A glucocorticoid's daily dose as prescribed, and its prednisone equivalent."""
+
+    mg_per_day: float | None  # of the ingredient itself; None: not recorded or unreadable
+    prednisone_mg_per_day: float | None
+    how: str  # "structured dose", "dose text", or why it could not be read
+    readable: bool = True  # False: a dose was written but could not be read
+
+
 @dataclass(frozen=True, slots=True)
 class TherapyPeriod:
     start: date
     end: date | None  # None: open (active, no end known); rules clamp to the evaluation date
     source: Provenance
     status: str | None = None  # the order's or statement's status (active, completed, stopped)
+    kind: PeriodKind = PeriodKind.ORDER
+    dose: GlucocorticoidDose | None = None  # glucocorticoids only
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +244,63 @@ class TherapyEpisode:
     ingredient: str  # lower-case name, e.g. "alendronate"
     matched_by: MatchedBy
     periods: tuple[TherapyPeriod, ...]
+
+
+class KidneyMethod(StrEnum):
+    EGFR_REPORTED = "eGFR"
+    EGFR_CKD_EPI_2021 = "eGFR computed from creatinine (CKD-EPI 2021, race-free)"
+    CRCL_COCKCROFT_GAULT = "creatinine clearance (Cockcroft-Gault)"
+
+
+@dataclass(frozen=True, slots=True)
+class KidneyFunction:
+    """One kidney-function estimate: a reported eGFR, or one computed from a creatinine."""
+
+    method: KidneyMethod
+    value: float  # mL/min/1.73 m² (eGFR) or mL/min (creatinine clearance)
+    source: Provenance  # the eGFR or creatinine Observation
+    creatinine_mg_dl: float | None = None  # the creatinine a computed value rests on
+    weight_kg: float | None = None  # Cockcroft-Gault only
+    weight_source: Provenance | None = None
+
+
+class CalciumKind(StrEnum):
+    TOTAL = "total calcium"
+    IONIZED = "ionized calcium"
+
+
+@dataclass(frozen=True, slots=True)
+class CalciumResult:
+    """A serum calcium; total calcium corrected for albumin when an albumin was measured with it.
+
+    Values are in the result's own unit (mg/dL or mmol/L), so a boundary is compared as the
+    laboratory reported it; the guideline's gate decides what is low.
+    """
+
+    kind: CalciumKind
+    measured: float
+    value: float  # corrected total calcium, or the measured value when it cannot be corrected
+    unit: str  # "mg/dL" or "mmol/L"
+    source: Provenance
+    albumin_g_dl: float | None = None  # the albumin used for the correction
+    albumin_source: Provenance | None = None
+    reference_low: float | None = None  # the laboratory's own low limit, in ``unit``
+
+    @property
+    def corrected(self) -> bool:
+        return self.albumin_g_dl is not None
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadableValue:
+    """A value the record holds but the service could not read (no unit, unknown unit, ...).
+
+    It decides nothing; the card that would have used it says it could not be read.
+    """
+
+    what: str  # "eGFR", "creatinine", "calcium", "albumin", "glucocorticoid dose"
+    reason: str
+    source: Provenance
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +321,7 @@ class PatientFacts:
     bone_density_scores: list[BoneDensityScore] = field(default_factory=list)
     dxa_events: list[DxaEvent] = field(default_factory=list)
     frax: list[FraxRisk] = field(default_factory=list)
+    risk_tools: list[RiskToolScore] = field(default_factory=list)
     vitamin_d: list[VitaminDLevel] = field(default_factory=list)
     smoking: SmokingFact | None = None  # only the most recent counts
     alcohol: AlcoholFact | None = None  # most recent
@@ -236,6 +329,9 @@ class PatientFacts:
     diagnoses: list[Diagnosis] = field(default_factory=list)
     fractures: list[Fracture] = field(default_factory=list)
     therapies: list[TherapyEpisode] = field(default_factory=list)
+    kidney: list[KidneyFunction] = field(default_factory=list)  # chronological
+    calcium: list[CalciumResult] = field(default_factory=list)  # chronological
+    unreadable: list[UnreadableValue] = field(default_factory=list)
     notes: list[DataNote] = field(default_factory=list)
 
     def age_on(self, on: date) -> int | None:

@@ -1,10 +1,11 @@
-"""FRAX 10-year probabilities (LOINC 90265-0 major osteoporotic, 90266-8 hip) in percent."""
+"""FRAX 10-year probabilities (LOINC 90265-0 major osteoporotic, 90266-8 hip) in percent, and
+the scores of other fracture-risk screening tools (OST, LOINC 98146-4)."""
 
 from __future__ import annotations
 
 from . import codes
 from .context import Context
-from .facts import FraxKind, FraxRisk, Provenance
+from .facts import FraxKind, FraxRisk, Provenance, RiskToolScore
 from .observations import ObsItem, display_of, observation_date, readings, value_of
 
 _CODES = frozenset(codes.FRAX)
@@ -48,3 +49,27 @@ def map_frax(items: list[ObsItem], ctx: Context) -> list[FraxRisk]:
                 )
             )
     return risks
+
+
+def map_risk_tools(items: list[ObsItem], ctx: Context) -> list[RiskToolScore]:
+    scores: list[RiskToolScore] = []
+    for item in items:
+        for code, holder in readings(item, frozenset(codes.RISK_TOOLS)):
+            when, malformed = observation_date(item.resource)
+            ok, when = ctx.usable_date(
+                when or item.fallback_date, malformed, item.reference, "risk tool score"
+            )
+            if not ok:
+                break
+            value = value_of(holder)
+            if value is None:
+                ctx.notes.add(f"Risk tool ({code}) without a value; not used", item.reference)
+                continue
+            scores.append(
+                RiskToolScore(
+                    codes.RISK_TOOLS[code],
+                    value.number,
+                    Provenance(item.reference, when, display_of(holder)),
+                )
+            )
+    return scores

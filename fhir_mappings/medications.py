@@ -25,7 +25,8 @@ from .access import (
 from .bundle import reference_of
 from .context import Context
 from .dates import add_days, parse_date, period_dates
-from .facts import DrugClass, MatchedBy, Provenance, TherapyEpisode, TherapyPeriod
+from .facts import DrugClass, MatchedBy, PeriodKind, Provenance, TherapyEpisode, TherapyPeriod
+from .glucocorticoid_dose import read_dose
 
 DEFAULT_SUPPLY_DAYS = 90
 NOT_EXPOSURE_INTENTS = frozenset({"proposal", "plan", "option", "directive"})
@@ -35,6 +36,13 @@ _DURATION_DAYS = {
     "h": 1 / 24,
 }  # fmt: skip
 MAX_REPEATS = 100
+# clinical-spec §0.1: only a dose that was given (or is being given) is therapy
+ADMINISTERED_STATUSES = frozenset({"completed", "in-progress"})
+_KINDS = {
+    "MedicationRequest": PeriodKind.ORDER,
+    "MedicationStatement": PeriodKind.STATEMENT,
+    "MedicationAdministration": PeriodKind.ADMINISTRATION,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +119,7 @@ def match_medication(resource: dict[str, Any], ctx: Context) -> _Match | None:
     return _Match(ingredient, drug_class, MatchedBy.INGREDIENT_NAME, texts[:200])
 
 
-def _duration_days(quantity: Any) -> float | None:
+def duration_days(quantity: Any) -> float | None:
     quantity = as_dict(quantity)
     number = as_number(quantity.get("value"))
     unit = (as_str(quantity.get("code")) or as_str(quantity.get("unit")) or "d").lower()
@@ -140,7 +148,7 @@ def _request_period(
         return start, v_end
     if status == "active":
         return start, None
-    days = _duration_days(dispense.get("expectedSupplyDuration"))
+    days = duration_days(dispense.get("expectedSupplyDuration"))
     if days is None:
         days = DEFAULT_SUPPLY_DAYS
     else:
@@ -192,6 +200,35 @@ def _administration_period(
     return start, add_days(start, codes.INGREDIENTS[ingredient].dose_interval_days - 1)
 
 
+def _given_in(order: TherapyPeriod, given: list[TherapyPeriod], as_of: date) -> bool:
+    end = order.end or as_of
+    return any(order.start <= dose.start <= end for dose in given)
+
+
+def _administrations_decide(periods: list[TherapyPeriod], ctx: Context) -> list[TherapyPeriod]:
+    """Where a drug's administrations are on record they decide its coverage: an order with no
+    administration in its interval does not show the drug was given (clinical-spec §0.1)."""
+    given = [p for p in periods if p.kind is PeriodKind.ADMINISTRATION]
+    if not given:
+        return periods
+    kept = []
+    for period in periods:
+        if period.kind is PeriodKind.ORDER and not _given_in(period, given, ctx.as_of):
+            ctx.notes.add(
+                "Order without an administration in its interval: not counted as given",
+                period.source.reference,
+                period.start,
+            )
+            continue
+        kept.append(period)
+    return kept
+
+
+def _product_texts(resource: dict[str, Any], ctx: Context) -> list[str]:
+    concepts, _ = _concepts(resource, ctx)
+    return [t for concept in concepts for t in concept_texts(concept)]
+
+
 def map_medications(ctx: Context) -> list[TherapyEpisode]:
     episodes: dict[tuple[DrugClass, str], tuple[MatchedBy, list[TherapyPeriod]]] = {}
     for resource_type in ("MedicationRequest", "MedicationStatement", "MedicationAdministration"):
@@ -199,6 +236,11 @@ def map_medications(ctx: Context) -> list[TherapyEpisode]:
             if resource_type == "MedicationRequest" and (
                 status_code(resource, "intent") in NOT_EXPOSURE_INTENTS
                 or resource.get("doNotPerform") is True
+            ):
+                continue
+            if (
+                resource_type == "MedicationAdministration"
+                and status_code(resource) not in ADMINISTERED_STATUSES
             ):
                 continue
             match = match_medication(resource, ctx)
@@ -217,8 +259,16 @@ def map_medications(ctx: Context) -> list[TherapyEpisode]:
             ok, start = ctx.usable_date(start, False, reference, "Medication")
             if not ok or start is None:
                 continue
+            dose = None
+            if match.drug_class is DrugClass.GLUCOCORTICOID:
+                dose = read_dose(resource, match.ingredient, _product_texts(resource, ctx))
             item = TherapyPeriod(
-                start, end, Provenance(reference, start, match.display), status_code(resource)
+                start,
+                end,
+                Provenance(reference, start, match.display),
+                status_code(resource),
+                _KINDS[resource_type],
+                dose,
             )
             key = (match.drug_class, match.ingredient)
             matched_by, periods = episodes.get(key, (match.matched_by, []))
@@ -226,17 +276,21 @@ def map_medications(ctx: Context) -> list[TherapyEpisode]:
                 matched_by = MatchedBy.CODE
             periods.append(item)
             episodes[key] = (matched_by, periods)
-    return [
-        TherapyEpisode(
-            drug_class=drug_class,
-            ingredient=ingredient,
-            matched_by=matched_by,
-            periods=tuple(sorted(periods, key=lambda p: (p.start, p.source.reference))),
-        )
-        for (drug_class, ingredient), (matched_by, periods) in sorted(
-            episodes.items(), key=lambda kv: (kv[0][0].value, kv[0][1])
-        )
-    ]
+    result = []
+    for (drug_class, ingredient), (matched_by, periods) in sorted(
+        episodes.items(), key=lambda kv: (kv[0][0].value, kv[0][1])
+    ):
+        periods = _administrations_decide(periods, ctx)
+        if periods:
+            result.append(
+                TherapyEpisode(
+                    drug_class=drug_class,
+                    ingredient=ingredient,
+                    matched_by=matched_by,
+                    periods=tuple(sorted(periods, key=lambda p: (p.start, p.source.reference))),
+                )
+            )
+    return result
 
 
-__all__ = ["map_medications", "match_medication"]
+__all__ = ["duration_days", "map_medications", "match_medication"]

@@ -193,10 +193,12 @@ def diagnostic_lowest(study: Sequence[BoneDensityScore]) -> BoneDensityScore | N
 
 
 def t_display_class(thresholds: Thresholds) -> Callable[[float], object]:
-    """What a T-score says to a reader: WHO class and R6's higher-risk cut-off."""
+    """What a T-score says to a reader: WHO class, R6's bands and R4's very-high cut-off."""
     return lambda value: (
         status_of_t(value, thresholds),
         value <= thresholds.dxa_higher_risk_t_score_max,
+        value <= thresholds.dxa_band_mild_t_score_above,
+        value < thresholds.very_high_risk_t_score_below,
     )
 
 
@@ -342,5 +344,5 @@ def z_score_card(
             "chronic kidney or liver disease).",
         ),
         evidence=(score_evidence(lowest, "Lowest Z-score of the latest DXA", z_class),),
-        references=("ISCD", "WHO1994"),
+        references=("ISCD2023", "WHO1994"),
     )

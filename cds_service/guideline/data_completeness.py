@@ -44,5 +44,5 @@ def birth_date_missing(a: Assessment) -> Recommendation | None:
             found_text,
             "Record the birth date to receive bone-health recommendations.",
         ),
-        references=("ISCD",),
+        references=("ISCD2023",),
     )

@@ -1,17 +1,22 @@
-"""R2: foundational measures for every patient with osteopenia or osteoporosis.
-
-Calcium and vitamin D by age and sex (IOM 2011, BHOF 2022), weight-bearing exercise, and
-smoking and alcohol advice when the record shows a reason, named with the fact behind it.
+"""R2: foundational measures for a patient with osteopenia or osteoporosis, when one is
+actionable (clinical-spec §0.3): a calcium or vitamin D supplement missing in a patient on no
+osteoporosis drug, current smoking, excess alcohol, or a 25(OH)D below the supplement
+threshold or unknown. Calcium food first; vitamin D 800 IU only below the supplement
+threshold or when unknown (VITAL found no fracture benefit in the replete).
 """
 
 from __future__ import annotations
+
+from datetime import date
 
 from fhir_mappings.facts import DrugClass, Sex, SmokingStatus
 
 from . import wording
 from .assessment import Assessment
+from .dates import add_months
 from .monitoring import dxa_schedule
 from .recommendation import Evidence, Indicator, OrderKind, Recommendation, SelectionBehavior
+from .shared_advice import FALLS
 from .therapy import current_episodes
 from .vitamin_d import below_target, result_text, suggests_cholecalciferol
 
@@ -37,6 +42,12 @@ def vitamin_d_intake_iu(a: Assessment) -> str:
     return f"{th.vitamin_d_iu_under_71:,}–{th.vitamin_d_iu_71_plus:,}"
 
 
+def _recent_fracture(a: Assessment) -> bool:
+    since = add_months(a.as_of, -a.thresholds.recent_fracture_exercise_months)
+    fractures = a.classification.fragility_fractures
+    return any((f.onset or f.source.date or date.min) >= since for f in fractures)
+
+
 def foundational_measures(a: Assessment) -> Recommendation | None:
     if not a.low_bone_mass:
         return None
@@ -51,42 +62,70 @@ def foundational_measures(a: Assessment) -> Recommendation | None:
         if facts.alcohol and facts.alcohol.drinks_per_day > th.alcohol_excess_drinks_per_day
         else None
     )
+    level = a.latest_vitamin_d
+    level_low_or_unknown = level is None or below_target(
+        level, th.vitamin_d_supplement_threshold_ng_ml
+    )
+    supplement_missing = (not calcium or not vitamin_d) and not a.on_osteoporosis_therapy
+    if not (supplement_missing or smoking or alcohol or level_low_or_unknown):
+        return None  # nothing to act on: no card (clinical-spec §0.3)
 
-    if calcium and vitamin_d:
-        action = "continue calcium and vitamin D; weight-bearing exercise"
-    elif calcium:
-        action = "start vitamin D, continue calcium; weight-bearing exercise"
-    elif vitamin_d:
-        action = "start calcium, continue vitamin D; weight-bearing exercise"
-    else:
-        action = "start calcium, vitamin D and weight-bearing exercise"
+    actions = []
+    if not calcium:
+        actions.append("calcium from food first")
+    if not vitamin_d and level_low_or_unknown:
+        actions.append("vitamin D")
     if smoking:
-        action += "; stop smoking"
+        actions.append("stop smoking")
     if alcohol:
-        action += "; limit alcohol"
-    summary = wording.shorten(f"{a.classification.headline}: {action}")
+        actions.append("limit alcohol")
+    actions.append("exercise and falls prevention")
+    summary = wording.shorten(f"{a.classification.headline}: {', '.join(actions)}")
 
-    target = wording.number(th.vitamin_d_target_ng_ml)
     advice = [
-        "For every patient with low bone mass:",
-        f"- **Calcium** {calcium_target_mg(a)} mg/day total intake from diet and supplements "
-        "(IOM 2011, BHOF 2022)"
+        f"- **Calcium** {calcium_target_mg(a)} mg/day total intake, food first; a supplement "
+        "only if dietary intake is below target {{IOM2011}}"
         + (
-            f"; already taking {', '.join(sorted({e.ingredient for e in calcium}))}."
+            f". Already taking {', '.join(sorted({e.ingredient for e in calcium}))}."
             if calcium
-            else "; add a supplement when the diet falls short."
+            else "."
         ),
-        f"- **Vitamin D** {vitamin_d_intake_iu(a)} IU/day, targeting 25(OH)D ≥ {target} ng/mL"
+        f"- **Vitamin D** {vitamin_d_intake_iu(a)} IU/day {{{{IOM2011}}}}"
         + (
             f"; already taking {', '.join(sorted({e.ingredient for e in vitamin_d}))}."
             if vitamin_d
             else "."
         ),
-        "- **Weight-bearing exercise** 20–30 minutes three times a week, with "
-        "muscle-strengthening and balance training (walking 3–5 miles a week improved hip and "
-        "spine density).",
     ]
     evidence: list[Evidence] = list(a.classification.evidence())
+    if level is not None:
+        # as many decimals as either limit needs: 19.99 never reads 20.0, nor 29.99 30.0
+        shown = max(
+            (
+                result_text(level, limit)
+                for limit in (th.vitamin_d_target_ng_ml, th.vitamin_d_supplement_threshold_ng_ml)
+            ),
+            key=len,
+        )
+        state = (
+            "below"
+            if below_target(level, th.vitamin_d_supplement_threshold_ng_ml)
+            else "at or above"
+        )
+        advice.append(
+            f"- Latest 25(OH)D {shown} on {wording.day(level.source.date)}: {state} the "
+            f"{wording.number(th.vitamin_d_supplement_threshold_ng_ml)} ng/mL supplement "
+            "threshold."
+        )
+        evidence.append(
+            Evidence("25-hydroxyvitamin D", shown, level.source.date, level.source.reference)
+        )
+    if _recent_fracture(a):
+        advice.append(
+            "- **Exercise** as tolerated, with physical therapy, after the recent fracture."
+        )
+    else:
+        advice.append("- **Exercise**: weight-bearing and muscle-strengthening {{BHOF2022}}.")
     if smoking:
         advice.append("- **Smoking cessation**: the patient currently smokes.")
         evidence.append(
@@ -96,8 +135,8 @@ def foundational_measures(a: Assessment) -> Recommendation | None:
         )
     if alcohol:
         advice.append(
-            f"- **Limit alcohol**: {wording.number(alcohol.drinks_per_day)} drinks/day recorded "
-            f"(more than {wording.number(th.alcohol_excess_drinks_per_day)} is excessive)."
+            f"- **Limit alcohol**: {wording.number(alcohol.drinks_per_day)} drinks/day recorded, "
+            f"more than {wording.number(th.alcohol_excess_drinks_per_day)} is excessive."
         )
         evidence.append(
             Evidence(
@@ -107,21 +146,7 @@ def foundational_measures(a: Assessment) -> Recommendation | None:
                 alcohol.source.reference,
             )
         )
-    level = a.latest_vitamin_d
-    if level is not None:
-        state = "is below" if below_target(level, th.vitamin_d_target_ng_ml) else "meets"
-        shown = result_text(level, th.vitamin_d_target_ng_ml)
-        advice.append(
-            f"Latest 25(OH)D {shown} on {wording.day(level.source.date)} {state} the target."
-        )
-        evidence.append(
-            Evidence(
-                "25-hydroxyvitamin D",
-                shown,
-                level.source.date,
-                level.source.reference,
-            )
-        )
+    advice.append(FALLS)
     for episode in (*calcium, *vitamin_d):
         period = max(episode.periods, key=lambda p: p.start)
         evidence.append(
@@ -135,12 +160,12 @@ def foundational_measures(a: Assessment) -> Recommendation | None:
     schedule = dxa_schedule(a)
     if schedule is not None and a.as_of < schedule.due_from:
         advice.append(
-            f"Next DXA due from {wording.day(schedule.due_from)} "
-            f"({schedule.interval_text}; last {wording.day(schedule.last.date)})."
+            f"Next DXA due from {wording.day(schedule.due_from)}, {schedule.interval_text}; "
+            f"last {wording.day(schedule.last.date)}."
         )
 
     orders: list[OrderKind] = []
-    if not vitamin_d and not suggests_cholecalciferol(a):
+    if not vitamin_d and level_low_or_unknown and not suggests_cholecalciferol(a):
         orders.append(OrderKind.CHOLECALCIFEROL)
     if not calcium:
         orders.append(OrderKind.CALCIUM)
@@ -148,10 +173,9 @@ def foundational_measures(a: Assessment) -> Recommendation | None:
         rule_id="R2",
         indicator=Indicator.INFO,
         summary=summary,
-        advice=tuple(advice),
+        advice=("For this patient with low bone mass:", *advice),
         evidence=tuple(evidence),
-        references=("BHOF2022", "IOM2011", "SEED1", "SEED2", "SEED4"),
+        references=("BHOF2022",),
         orders=tuple(orders),
         selection_behavior=SelectionBehavior.ANY if orders else None,
-        lifelong_note=True,
     )

@@ -33,5 +33,5 @@ def osteopenia_of_prematurity(a: Assessment) -> Recommendation | None:
                 diagnosis.source.reference,
             ),
         ),
-        references=("AAP2013", "SEED3", "SEED7"),
+        references=("AAP2013",),
     )

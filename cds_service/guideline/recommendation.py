@@ -7,7 +7,7 @@ cards on form (lengths, uuids, no empty fields).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
@@ -15,6 +15,7 @@ from enum import StrEnum
 class Indicator(StrEnum):
     INFO = "info"
     WARNING = "warning"
+    CRITICAL = "critical"  # order checks only: a contraindicated draft
 
 
 class SelectionBehavior(StrEnum):
@@ -31,6 +32,10 @@ class OrderKind(StrEnum):
     CALCIUM = "calcium"
     DXA = "dxa"
     VITAMIN_D_TEST = "vitamin-d-test"
+    VITAMIN_D_REPLETION = "vitamin-d-repletion"  # R3: 50,000 IU weekly for 8 weeks
+    KIDNEY_LABS = "kidney-labs"  # gates: basic metabolic panel before a first dose
+    BONE_MINERAL_LABS = "bone-mineral-labs"  # calcium, phosphate, ALP, PTH (osteomalacia, CKD-MBD)
+    REFERRAL = "bone-referral"  # osteoporosis / fracture liaison / endocrinology service
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +49,32 @@ class Evidence:
 
 
 @dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a ServiceRequest draft is ordered: its ``reasonCode`` (a verified code, or text)."""
+
+    text: str
+    system: str | None = None
+    code: str | None = None
+    display: str | None = None
+    # the Condition the order answers, sent as reasonReference (compared out of the cache key)
+    condition: str | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Link:
     label: str
     url: str
+
+
+@dataclass(frozen=True, slots=True)
+class DraftRemoval:
+    """An order check's suggestion to remove one of the clinician's drafts, and what to order
+    in its place (a ``create`` beside the ``delete``)."""
+
+    draft: str  # "MedicationRequest/<id>" as the draft names itself in draftOrders
+    label: str
+    replacement: OrderKind | None = None
+    reason: Reason | None = None  # reasonCode of the replacement, when a ServiceRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +86,12 @@ class Recommendation:
     evidence: tuple[Evidence, ...] = ()
     references: tuple[str, ...] = ()  # keys of references.json; the first is the card source
     orders: tuple[OrderKind, ...] = ()
+    # drafts that go with each drug draft in one suggestion (the kidney check before a first
+    # dose), so that choosing one drug of an at-most-one card still brings its check along
+    companion_orders: tuple[OrderKind, ...] = ()
     selection_behavior: SelectionBehavior | None = None
     override_reasons: tuple[str, ...] = ()  # keys of override_reasons in references.json
     links: tuple[Link, ...] = ()
     lifelong_note: bool = False  # the "Always" paragraph of the specification
+    reason: Reason | None = None  # reasonCode of the card's ServiceRequest drafts
+    removals: tuple[DraftRemoval, ...] = ()  # order checks: drafts to take back

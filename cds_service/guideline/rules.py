@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import date
 
@@ -16,7 +17,8 @@ from .frax_assessment import fracture_risk_not_assessed
 from .medication_bone_loss import medication_bone_loss
 from .monitoring import dxa_monitoring
 from .prematurity import osteopenia_of_prematurity
-from .recommendation import Recommendation
+from .recommendation import Indicator, Recommendation
+from .screening import osteoporosis_screening
 from .thresholds import Thresholds
 from .treatment import treatment_indicated
 from .vitamin_d import vitamin_d_card
@@ -37,7 +39,32 @@ RULES: tuple[Callable[[Assessment], Recommendation | None], ...] = (
     duration_review,  # R7
     medication_bone_loss,  # R8
     osteopenia_of_prematurity,  # R9
+    osteoporosis_screening,  # R10
 )
+
+
+def _structural(line: str) -> bool:
+    """Blank lines and list headings ("Criteria met:") may repeat; advice may not."""
+    return not line or line.endswith(":")
+
+
+def shape_response(recommendations: list[Recommendation]) -> list[Recommendation]:
+    """One response, read as a whole (clinical-spec §0.4): warnings first, the "Always"
+    paragraph on the first card that carries it only, and no advice line twice: a line
+    already shown on an earlier card is left out of the later one."""
+    ordered = sorted(recommendations, key=lambda r: r.indicator is not Indicator.WARNING)
+    shown: set[str] = set()
+    always_given = False
+    shaped: list[Recommendation] = []
+    for rec in ordered:
+        advice = tuple(line for line in rec.advice if _structural(line) or line not in shown)
+        shown.update(line for line in advice if not _structural(line))
+        lifelong = rec.lifelong_note and not always_given
+        always_given = always_given or lifelong
+        if advice != rec.advice or lifelong != rec.lifelong_note:
+            rec = dataclasses.replace(rec, advice=advice, lifelong_note=lifelong)
+        shaped.append(rec)
+    return shaped
 
 
 def evaluate_rules(
@@ -53,4 +80,4 @@ def evaluate_rules(
         recommendation = rule(assessment)
         if recommendation is not None and recommendation.rule_id not in found:
             found[recommendation.rule_id] = recommendation
-    return list(found.values())
+    return shape_response(list(found.values()))

@@ -45,19 +45,77 @@ class Thresholds:
     vitamin_d_iu_under_71: int
     vitamin_d_iu_71_plus: int
     alcohol_excess_drinks_per_day: float
-    dxa_interval_low_risk_min_years: float
-    dxa_interval_low_risk_max_years: float
-    dxa_interval_high_risk_min_years: float
-    dxa_interval_high_risk_max_years: float
     dxa_higher_risk_t_score_max: float
+    # clinical v2: very high risk, DXA bands, R2's supplement threshold, R10 screening
+    very_high_risk_recent_fracture_months: int
+    very_high_risk_t_score_below: float
+    very_high_risk_frax_major_percent: float
+    very_high_risk_frax_hip_percent: float
+    dxa_band_mild_t_score_above: float
+    dxa_interval_mild_years: float
+    dxa_interval_moderate_min_years: float
+    dxa_interval_moderate_max_years: float
+    dxa_interval_high_risk_years: float
+    dxa_interval_monitoring_years: float
+    dxa_min_interval_months: int
+    dxa_overdue_grace_years: float
+    vitamin_d_supplement_threshold_ng_ml: float
+    recent_fracture_exercise_months: int
+    screening_women_min_age_years: int
+    postmenopausal_age_years: int
+    screening_frax_major_without_bmd_percent: float
+    screening_ost_below: float
+    screening_men_enabled: int
+    screening_men_min_age_years: int
     oral_bisphosphonate_review_years: float
     oral_bisphosphonate_max_years: float
     iv_bisphosphonate_review_years: float
     therapy_gap_bridge_days: int
     zoledronic_acid_dose_interval_days: int
     denosumab_dose_interval_days: int
-    denosumab_stop_grace_days: int
     glucocorticoid_min_days: int
+    # clinical-spec version 2: safety gates (§0.2), R3, R7 and R8 (§0.3)
+    kidney_result_recency_days: int
+    kidney_min_alendronate: float
+    kidney_min_risedronate: float
+    kidney_min_ibandronate: float
+    kidney_min_zoledronic_acid: float
+    kidney_min_denosumab: float
+    calcium_recency_days: int
+    calcium_low_corrected_mg_dl: float
+    calcium_low_corrected_mmol_l: float
+    calcium_ionized_low_mmol_l: float
+    calcium_ionized_low_mg_dl: float
+    vitamin_d_recheck_days: int
+    vitamin_d_repletion_start_weeks_min: int
+    vitamin_d_repletion_start_weeks_max: int
+    recent_fracture_days: int
+    denosumab_overdue_months: int
+    denosumab_long_course_years: float
+    glucocorticoid_min_prednisone_mg: float
+    glucocorticoid_course_gap_days: int
+    glucocorticoid_frax_adjust_mg: float
+    glucocorticoid_very_high_mg: float
+    glucocorticoid_very_high_cumulative_g: float
+    glucocorticoid_dxa_prior_months: int
+    replacement_hydrocortisone_max_mg: float
+    replacement_cortisone_max_mg: float
+    replacement_prednisolone_max_mg: float
+    acr_very_high_t_score_max: float
+    acr_very_high_frax_mof_percent: float
+    acr_very_high_frax_hip_percent: float
+    acr_high_frax_mof_percent: float
+    acr_high_frax_hip_percent: float
+    acr_moderate_frax_mof_percent: float
+    acr_moderate_frax_hip_percent: float
+    acr_min_frax_age_years: int
+    acr_young_dxa_dose_mg: float
+    aromatase_inhibitor_t_score_max: float
+    aromatase_inhibitor_t_score_with_risk_factor: float
+    premature_menopause_max_age_years: int
+    # order checks (clinical-spec §5)
+    order_denosumab_transition_early_days: int
+    order_cancer_therapy_dxa_recency_years: float
 
 
 _FIELD_TYPES: dict[str, str] = {f.name: str(f.type) for f in fields(Thresholds)}
@@ -114,21 +172,36 @@ def _check_consistency(t: Thresholds) -> None:
     if not 0 <= t.minimum_age_years <= t.adult_min_age_years:
         problems.append("need 0 <= minimum_age_years <= adult_min_age_years")
     for low, high in (
-        ("dxa_interval_low_risk_min_years", "dxa_interval_low_risk_max_years"),
-        ("dxa_interval_high_risk_min_years", "dxa_interval_high_risk_max_years"),
+        ("dxa_interval_moderate_min_years", "dxa_interval_moderate_max_years"),
         ("oral_bisphosphonate_review_years", "oral_bisphosphonate_max_years"),
     ):
         if not 0 < getattr(t, low) <= getattr(t, high):
             problems.append(f"need 0 < {low} <= {high}")
     for name in _FIELD_TYPES:
         value = getattr(t, name)
-        if name.startswith(("t_score", "z_score", "dxa_higher_risk_t_score")):
+        if name.startswith(
+            (
+                "t_score",
+                "z_score",
+                "dxa_higher_risk_t_score",
+                "very_high_risk_t",
+                "dxa_band",
+                "acr_very_high_t",
+                "aromatase_inhibitor_t_score",
+            )
+        ):
             continue
         if value < 0:
             problems.append(f"{name} must not be negative")
     for name in ("frax_major_osteoporotic_treatment_percent", "frax_hip_treatment_percent"):
         if not 0 < getattr(t, name) <= 100:
             problems.append(f"{name} must be a percentage in (0, 100]")
+    if not t.dxa_higher_risk_t_score_max < t.dxa_band_mild_t_score_above <= t.t_score_normal_min:
+        problems.append(
+            "need dxa_higher_risk_t_score_max < dxa_band_mild_t_score_above <= t_score_normal_min"
+        )
+    if t.screening_men_enabled not in (0, 1):
+        problems.append("screening_men_enabled must be 0 or 1")
     if problems:
         raise ConfigurationError("invalid thresholds: " + "; ".join(problems))
 

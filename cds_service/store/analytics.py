@@ -74,7 +74,10 @@ def _parse_bound(value: str | None, name: str, *, end: bool) -> datetime | None:
 @dataclass(slots=True)
 class RuleStats:
     rule: str
-    issued: int = 0
+    issued: int = 0  # computed and logged: shown + silent + suppressed
+    shown: int = 0  # returned to the EHR
+    silent: int = 0  # computed for a rule silent for the caller, returned to nobody
+    suppressed: int = 0  # held back by a snooze after an override
     accepted: int = 0
     overridden: int = 0
     override_reasons: dict[tuple[str | None, str | None, str | None], int] = field(
@@ -109,6 +112,9 @@ class RuleStats:
         return {
             "rule": self.rule,
             "issued": self.issued,
+            "shown": self.shown,
+            "silent": self.silent,
+            "suppressed": self.suppressed,
             "feedback": self.feedback,
             "accepted": self.accepted,
             "overridden": self.overridden,
@@ -117,12 +123,26 @@ class RuleStats:
         }
 
 
+TIMELINE_COUNTS = ("shown", "silent", "suppressed", "accepted", "overridden")
+
+
 @dataclass(slots=True)
 class Report:
     period: Period
     rules: list[RuleStats]
     suggestions_accepted: dict[str, int]
     unknown_card_feedback: int
+    # (UTC day, rule) -> counts of TIMELINE_COUNTS: cards by the day they were issued,
+    # feedback by its outcomeTimestamp.
+    timeline: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+
+    def timeline_json(self) -> list[dict[str, Any]]:
+        return [
+            {"date": day, "rule": rule, **counts}
+            for (day, rule), counts in sorted(
+                self.timeline.items(), key=lambda kv: (kv[0][0], _rule_sort_key(kv[0][1]))
+            )
+        ]
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -130,6 +150,7 @@ class Report:
             "rules": [rule.as_json() for rule in self.rules],
             "suggestionsAcceptedByKind": dict(sorted(self.suggestions_accepted.items())),
             "unknownCardFeedback": self.unknown_card_feedback,
+            "timeline": self.timeline_json(),
         }
 
 
@@ -142,10 +163,25 @@ def _within(column: Any, period: Period) -> Any:
     return and_(true(), *clauses)
 
 
+def _utc_day(column: Any, dialect: str) -> Any:
+    """The UTC calendar day of a timestamp column, as YYYY-MM-DD text."""
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    # SQLite keeps the UTC wall time the store wrote, as ISO text.
+    return func.substr(column, 1, 10)
+
+
 def build_report(engine: Engine, period: Period | None = None) -> Report:
     """Cards are counted by when they were issued; feedback by its outcomeTimestamp."""
     period = period or Period()
     stats: dict[str, RuleStats] = {}
+    timeline: dict[tuple[str, str], dict[str, int]] = {}
+
+    def day_counts(day: str, rule: str) -> dict[str, int]:
+        key = (day, rule)
+        if key not in timeline:
+            timeline[key] = dict.fromkeys(TIMELINE_COUNTS, 0)
+        return timeline[key]
 
     def rule_stats(rule: str) -> RuleStats:
         if rule not in stats:
@@ -156,15 +192,22 @@ def build_report(engine: Engine, period: Period | None = None) -> Report:
     # never issued is reported under its own heading (the join finds no card).
     rule_of_feedback = func.coalesce(issued_cards.c.rule_id, UNKNOWN_CARD_RULE)
     with engine.connect() as conn:
-        for rule, count in conn.execute(
-            select(issued_cards.c.rule_id, func.count())
+        issued_day = _utc_day(issued_cards.c.issued_at, conn.dialect.name)
+        for day, rule, disposition, count in conn.execute(
+            select(issued_day, issued_cards.c.rule_id, issued_cards.c.disposition, func.count())
             .where(_within(issued_cards.c.issued_at, period))
-            .group_by(issued_cards.c.rule_id)
+            .group_by(issued_day, issued_cards.c.rule_id, issued_cards.c.disposition)
         ):
-            rule_stats(rule).issued = count
+            entry = rule_stats(rule)
+            entry.issued += count
+            if disposition in ("shown", "silent", "suppressed"):
+                setattr(entry, disposition, getattr(entry, disposition) + count)
+                day_counts(day, rule)[disposition] += count
 
-        for rule, outcome, system, code, display, count in conn.execute(
+        feedback_day = _utc_day(feedback.c.outcome_timestamp, conn.dialect.name)
+        for day, rule, outcome, system, code, display, count in conn.execute(
             select(
+                feedback_day,
                 rule_of_feedback,
                 feedback.c.outcome,
                 feedback.c.override_system,
@@ -177,6 +220,7 @@ def build_report(engine: Engine, period: Period | None = None) -> Report:
             )
             .where(_within(feedback.c.outcome_timestamp, period))
             .group_by(
+                feedback_day,
                 rule_of_feedback,
                 feedback.c.outcome,
                 feedback.c.override_system,
@@ -185,6 +229,7 @@ def build_report(engine: Engine, period: Period | None = None) -> Report:
             )
         ):
             entry = rule_stats(rule)
+            day_counts(day, rule)["accepted" if outcome == "accepted" else "overridden"] += count
             if outcome == "accepted":
                 entry.accepted += count
             else:
@@ -222,6 +267,7 @@ def build_report(engine: Engine, period: Period | None = None) -> Report:
         rules=rules,
         suggestions_accepted=dict(accepted_by_kind),
         unknown_card_feedback=unknown.feedback if unknown else 0,
+        timeline=timeline,
     )
 
 

@@ -9,7 +9,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine
@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cds_service.store.db import write_transaction
 from cds_service.store.models import issued_cards, issued_suggestions
 from cds_service.store.patient_hash import hash_patient_id
+from cds_service.store.snoozes import override_codes
 from cds_service.store.sql import insert_ignoring_duplicates, utc_now
 
 logger = logging.getLogger(__name__)
@@ -26,6 +27,13 @@ RULE_SYSTEM = "urn:osteopenia-cds:rule"
 RULE_EXTENSION = "urn:osteopenia-cds:rule"
 SUGGESTION_KIND_EXTENSION = "urn:osteopenia-cds:suggestion-kind"
 UNKNOWN_RULE = "unknown"
+
+# What became of a logged card (cds_service.governance): returned to the EHR, computed for a
+# rule that is silent for this caller, or held back by a snooze after an override.
+SHOWN = "shown"
+SILENT = "silent"
+SUPPRESSED = "suppressed"
+DISPOSITIONS = (SHOWN, SILENT, SUPPRESSED)
 
 # The deferred card log writes what the hook handler queued at most this long after the first
 # queued call, in one transaction; a SIGKILL can lose the card-log rows of that window (never
@@ -140,10 +148,20 @@ class CardLog:
         hook_instance: str,
         patient_id: str,
         cards: Sequence[Mapping[str, Any]],
+        silent: Sequence[Mapping[str, Any]] = (),
+        suppressed: Sequence[Mapping[str, Any]] = (),
+        facts_fingerprint: str | None = None,
     ) -> None:
-        """Store the cards of one hook call. Never raises: the clinician's cards must not
-        fail because analytics storage is unavailable; the failure is logged instead."""
-        rows = self._rows(service_id, hook_instance, patient_id, cards)
+        """Store the cards of one hook call: ``cards`` were returned, ``silent`` and
+        ``suppressed`` were not (see cds_service.governance). Never raises: the clinician's
+        cards must not fail because analytics storage is unavailable; the failure is logged."""
+        rows = self._rows(
+            service_id,
+            hook_instance,
+            patient_id,
+            ((SHOWN, cards), (SILENT, silent), (SUPPRESSED, suppressed)),
+            facts_fingerprint,
+        )
         if rows[0]:
             self._write([rows])
 
@@ -154,9 +172,18 @@ class CardLog:
         hook_instance: str,
         patient_id: str,
         cards: Sequence[Mapping[str, Any]],
+        silent: Sequence[Mapping[str, Any]] = (),
+        suppressed: Sequence[Mapping[str, Any]] = (),
+        facts_fingerprint: str | None = None,
     ) -> None:
         """Queue the cards of one hook call for the background writer (see the class)."""
-        rows = self._rows(service_id, hook_instance, patient_id, cards)
+        rows = self._rows(
+            service_id,
+            hook_instance,
+            patient_id,
+            ((SHOWN, cards), (SILENT, silent), (SUPPRESSED, suppressed)),
+            facts_fingerprint,
+        )
         if not rows[0]:
             return
         if self._closed:
@@ -226,13 +253,14 @@ class CardLog:
         service_id: str,
         hook_instance: str,
         patient_id: str,
-        cards: Sequence[Mapping[str, Any]],
+        groups: Iterable[tuple[str, Sequence[Mapping[str, Any]]]],
+        facts_fingerprint: str | None,
     ) -> Rows:
         now = utc_now()
         patient_hash = hash_patient_id(self._salt, patient_id)
         card_rows: list[dict[str, Any]] = []
         suggestion_rows: list[dict[str, Any]] = []
-        for card in cards:
+        for disposition, card in ((d, c) for d, cards in groups for c in cards):
             uuid = card.get("uuid")
             # Without a uuid a client cannot send feedback for the card (spec 2.0.1, Card).
             if (
@@ -250,6 +278,9 @@ class CardLog:
                     "hook_instance": storable(str(hook_instance), 256),
                     "patient_hash": patient_hash,
                     "issued_at": now,
+                    "disposition": disposition,
+                    "facts_fingerprint": facts_fingerprint,
+                    "override_codes": override_codes(card),
                 }
             )
             suggestions = card.get("suggestions")

@@ -24,7 +24,9 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     upgrade.set_defaults(handler=run_db_upgrade)
 
     report = subparsers.add_parser(
-        "report", help="per-rule card analytics: cards issued, accepted and overridden"
+        "report",
+        help="per-rule card analytics: cards issued, shown, silent, suppressed, accepted and "
+        "overridden",
     )
     report.add_argument("--since", help="start date (YYYY-MM-DD) or RFC 3339 date-time")
     report.add_argument("--until", help="end date (inclusive, YYYY-MM-DD) or date-time")

@@ -20,6 +20,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -36,8 +37,13 @@ WRITE = {"store_write": True}
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 
 
-def create_store_engine(url: str) -> Engine:
-    """An engine for ``url``; for SQLite the file's directory is created if missing."""
+def create_store_engine(url: str, *, durable: bool = True) -> Engine:
+    """An engine for ``url``; for SQLite the file's directory is created if missing.
+
+    ``durable=False`` is for records whose loss in a power failure costs nothing but history
+    (the JWT replay record): SQLite then skips the fsync of each commit, which survives a
+    crash of the process all the same. PostgreSQL engines are always durable.
+    """
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -55,7 +61,7 @@ def create_store_engine(url: str) -> Engine:
             "use PostgreSQL (postgresql+psycopg://...) or SQLite (the default)"
         )
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url)
+        return _sqlite_engine(url, synchronous="FULL" if durable else "NORMAL")
     try:
         return _postgres_engine(parsed, parsed.get_backend_name())
     except ArgumentError as exc:  # e.g. a driver that is not installed
@@ -82,7 +88,7 @@ def _postgres_connect_args(backend: str) -> dict[str, Any]:
     return {"connect_timeout": 5, "application_name": "osteopenia-cds"}
 
 
-def _sqlite_engine(url: str) -> Engine:
+def _sqlite_engine(url: str, synchronous: str) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -100,7 +106,7 @@ def _sqlite_engine(url: str) -> Engine:
         try:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute("PRAGMA synchronous = FULL")
+            cursor.execute(f"PRAGMA synchronous = {synchronous}")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
             cursor.close()
@@ -135,6 +141,14 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def is_known_revision(revision: str) -> bool:
+    """Whether ``revision`` is one of this release's migrations (else a newer release's)."""
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except CommandError:
+        return False
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -48,6 +49,12 @@ issued_cards = Table(
     Column("hook_instance", String(256), nullable=False),
     Column("patient_hash", String(64), nullable=False),
     Column("issued_at", DateTime(timezone=True), nullable=False),
+    # shown (returned), silent (rule silent for this caller) or suppressed (snoozed).
+    Column("disposition", String(16), nullable=False, server_default="shown"),
+    # What a snooze taken on this card rests on (see cds_service.governance).
+    Column("facts_fingerprint", String(64)),
+    # The card's override reason codes, space-separated: only these can snooze it.
+    Column("override_codes", Text),
     Index("ix_issued_cards_issued_at", "issued_at"),
     Index("ix_issued_cards_rule_id", "rule_id"),
 )
@@ -100,4 +107,30 @@ feedback_suggestions = Table(
         primary_key=True,
     ),
     Column("suggestion_id", String(128), primary_key=True),
+)
+
+# The ``jti`` of every authentication JWT accepted and not yet expired, per issuer: the replay
+# record all replicas consult (``cds_service.security.replay_store``).
+jwt_jti = Table(
+    "jwt_jti",
+    metadata,
+    Column("iss", String(2048), primary_key=True),
+    Column("jti", String(256), primary_key=True),
+    Column("expires_at", Float, nullable=False),  # seconds since the epoch
+    Index("ix_jwt_jti_expires_at", "expires_at"),
+)
+
+# A rule kept quiet for one patient after a clinician overrode its card with a reason that
+# snoozes (cds_service.governance_rules). One row per patient and rule: a later override
+# replaces it. Shared by every replica through the database.
+rule_snoozes = Table(
+    "rule_snoozes",
+    metadata,
+    Column("patient_hash", String(64), primary_key=True),
+    Column("rule_id", String(64), primary_key=True),
+    Column("until", DateTime(timezone=True), nullable=False),
+    Column("facts_fingerprint", String(64)),
+    Column("reason_code", Text, nullable=False),
+    Column("card_uuid", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

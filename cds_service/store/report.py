@@ -1,4 +1,9 @@
-"""Rendering of the analytics report for the command line: an aligned table or CSV."""
+"""Rendering of the analytics report for the command line: an aligned table or CSV.
+
+``issued`` counts every card computed and logged; of those, ``shown`` were returned to the
+EHR, ``silent`` were for a rule in silent mode for the caller and ``suppressed`` were held
+back by a snooze after an override (neither reached a clinician).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,9 @@ from cds_service.store.analytics import NO_REASON, Report, RuleStats
 CSV_COLUMNS = (
     "rule",
     "issued",
+    "shown",
+    "silent",
+    "suppressed",
     "feedback",
     "accepted",
     "overridden",
@@ -36,6 +44,9 @@ def _rows(report: Report) -> list[list[str]]:
         [
             s.rule,
             str(s.issued),
+            str(s.shown),
+            str(s.silent),
+            str(s.suppressed),
             str(s.feedback),
             str(s.accepted),
             str(s.overridden),
@@ -58,6 +69,9 @@ def render_table(report: Report) -> str:
     header = [
         "rule",
         "issued",
+        "shown",
+        "silent",
+        "suppressed",
         "feedback",
         "accepted",
         "overridden",
@@ -65,11 +79,11 @@ def render_table(report: Report) -> str:
         "override reasons",
     ]
     rows = [
-        [*row[:5], "-" if not row[5] else f"{float(row[5]):.0%}", row[6] or "-"]
+        [*row[:8], "-" if not row[8] else f"{float(row[8]):.0%}", row[9] or "-"]
         for row in _rows(report)
     ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    numeric = {1, 2, 3, 4, 5}
+    numeric = set(range(1, 9))
 
     def line(cells: list[str]) -> str:
         return "  ".join(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
@@ -11,8 +12,10 @@ from cds_service.discovery import services_with_id
 from cds_service.errors import Issue, ServiceError, error_response
 from cds_service.hook_request import parse_json_body
 from cds_service.store import Store
-from cds_service.store.analytics import BadPeriod, build_report, parse_period
+from cds_service.store.analytics import BadPeriod, Period, Report, build_report, parse_period
+from cds_service.store.dashboard import CONTENT_SECURITY_POLICY, default_period, render_dashboard
 from cds_service.store.feedback import store_feedback
+from cds_service.store.report import render_csv
 from cds_service.store.validation import (
     FeedbackBatchTooLarge,
     FeedbackValidationError,
@@ -89,12 +92,18 @@ def post_feedback(service_id: str) -> Response:
             reason="invalid_feedback",
         ) from None
     client = g.get("cds_client")
+    governance = current_app.extensions.get("governance")
     try:
         # Cards this process issued in the last moments may still be queued: written first,
         # they are known cards to the join below, not unknown ones.
         store.card_log.flush()
         result = store_feedback(
-            store.engine, service_id, items, client_iss=getattr(client, "iss", None)
+            store.engine,
+            service_id,
+            items,
+            client_iss=getattr(client, "iss", None),
+            snooze_days=governance.config.snooze_days if governance else None,
+            now=governance.clock() if governance else None,
         )
     except SQLAlchemyError as exc:
         return _database_unavailable("feedback", exc)
@@ -102,6 +111,7 @@ def post_feedback(service_id: str) -> Response:
         feedback=result.received,
         feedbackStored=result.stored,
         feedbackUnknownCards=result.unknown_cards,
+        feedbackSnoozed=result.snoozed,
     )
     return jsonify(
         {
@@ -113,17 +123,55 @@ def post_feedback(service_id: str) -> Response:
     )
 
 
-@bp.get("/analytics")
-def analytics() -> Response:
+def _period(since: str | None, until: str | None) -> Period:
     try:
-        period = parse_period(request.args.get("since"), request.args.get("until"))
+        return parse_period(since, until)
     except BadPeriod as exc:
         raise ServiceError.single(
             400, str(exc), expression=exc.parameter, reason="bad_period"
         ) from None
+
+
+def _report(period: Period) -> Report:
+    _store().card_log.flush()
+    return build_report(_store().engine, period)
+
+
+@bp.get("/analytics")
+def analytics() -> Response:
+    form = request.args.get("format", "json")
+    if form not in ("json", "csv"):
+        raise ServiceError.single(
+            400, "'format' must be json or csv.", expression="format", reason="bad_format"
+        )
+    period = _period(request.args.get("since"), request.args.get("until"))
     try:
-        _store().card_log.flush()
-        report = build_report(_store().engine, period)
+        report = _report(period)
     except SQLAlchemyError as exc:
         return _database_unavailable("analytics", exc)
+    if form == "csv":
+        response = current_app.response_class(render_csv(report), mimetype="text/csv")
+        response.headers["Content-Disposition"] = 'attachment; filename="rule-analytics.csv"'
+        return response
     return jsonify(report.as_json())
+
+
+@bp.get("/analytics/dashboard")
+def analytics_dashboard() -> Response:
+    """The governance dashboard (HTML); the last 30 days unless a period is given."""
+    if "since" in request.args or "until" in request.args:
+        since, until = request.args.get("since", ""), request.args.get("until", "")
+    else:
+        since, until = default_period(datetime.now(UTC).date())
+    period = _period(since, until)
+    try:
+        report = _report(period)
+    except SQLAlchemyError as exc:
+        return _database_unavailable("analytics", exc)
+    response = current_app.response_class(
+        render_dashboard(report, since=since, until=until), mimetype="text/html"
+    )
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -133,7 +133,11 @@ def test_demo_serves_every_patient_with_the_sandbox_issuer_and_stops_on_ctrl_c(
     assert requests.get(discovery_url, timeout=10).status_code == 401
     headers = {"Authorization": f"Bearer {_token(signing_key, discovery_url)}"}
     services = requests.get(discovery_url, headers=headers, timeout=10).json()["services"]
-    assert [s["id"] for s in services] == ["osteopenia-management"]
+    assert [s["id"] for s in services] == [
+        "osteopenia-management",
+        "osteopenia-order-select",
+        "osteopenia-order-sign",
+    ]
 
     service_url = f"{discovery_url}/osteopenia-management"
     hook: dict[str, Any] = {
@@ -173,7 +177,7 @@ def test_sandbox_url_keeps_urls_readable() -> None:
 def test_issuer_file_pins_given_keys_or_names_the_published_ones(
     jwks_file: Path, tmp_path: Path
 ) -> None:
-    from cds_service.security_issuers import load_trusted_issuers
+    from cds_service.security.issuers import load_trusted_issuers
 
     fhir = "http://127.0.0.1:8081/fhir"
     (pinned,) = load_trusted_issuers(write_issuer_file(tmp_path, jwks_file, fhir), production=False)

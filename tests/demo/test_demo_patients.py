@@ -18,7 +18,7 @@ from tests.support.demo_fixtures import (
     shifted_bundle,
 )
 
-ALL_RULES = {f"R{n}" for n in range(1, 10)}
+ALL_RULES = {f"R{n}" for n in range(1, 11)}
 
 
 @pytest.fixture(scope="module")

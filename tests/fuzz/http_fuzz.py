@@ -41,7 +41,14 @@ from tests.faults.fault_server import FaultyFhirServer
 from tests.fuzz.netguard import loopback_only
 from tests.fuzz.strategies import json_values, member_paths
 from tests.openapi.contract import Contract, shared_contract
-from tests.openapi.corpus import SERVICE_URL, fixture_files, hook_request_for, minimal_hook_request
+from tests.openapi.corpus import (
+    ORDER_SERVICES,
+    SERVICE_URL,
+    fixture_files,
+    hook_request_for,
+    minimal_hook_request,
+    order_request_for,
+)
 
 FEEDBACK_URL = f"{SERVICE_URL}/feedback"
 OPERATIONS_WITHOUT_INPUT = 1  # GET /healthz etc. have exactly one possible request
@@ -127,7 +134,12 @@ class HttpFuzzer:
         if status >= 500:
             problems.append(f"{method.upper()} {path} -> {status}: server error")
         body: Any = None
-        if raw_body:
+        media_type = (content_type or "").split(";", 1)[0].strip()
+        # A page or a download the contract documents (the dashboard's HTML, CSV) is not JSON.
+        documented_other = media_type != "application/json" and (
+            media_type in self.contract.documented_media_types(method, path, status)
+        )
+        if raw_body and not documented_other:
             try:
                 body = json.loads(raw_body)
             except ValueError:
@@ -287,6 +299,11 @@ class HttpFuzzer:
             ]
         }
         documents = [(SERVICE_URL, r) for r in valid_requests] + [(FEEDBACK_URL, feedback)]
+        documents += [
+            (f"/cds-services/{service_id}", order_request_for(p, hook))
+            for hook, service_id in ORDER_SERVICES.items()
+            for p in fixture_files()[:2]
+        ]
 
         @st.composite
         def mutated(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:

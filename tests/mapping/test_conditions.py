@@ -27,9 +27,16 @@ from .builders import ICD10, SNOMED, condition, facts_of, messages
         (ICD10, "N95.1", DiagnosisKind.MENOPAUSE),
         (SNOMED, "289903006", DiagnosisKind.MENOPAUSE),
         (SNOMED, "76498008", DiagnosisKind.MENOPAUSE),
-        (ICD10, "E28.310", DiagnosisKind.MENOPAUSE),
-        (SNOMED, "373717006", DiagnosisKind.MENOPAUSE),
         (SNOMED, "445501000124107", DiagnosisKind.PARENT_HIP_FRACTURE),
+        (ICD10, "N18.4", DiagnosisKind.CKD_SEVERE),
+        (ICD10, "N18.6", DiagnosisKind.CKD_SEVERE),
+        (SNOMED, "431857002", DiagnosisKind.CKD_SEVERE),
+        (ICD10, "Z99.2", DiagnosisKind.DIALYSIS),
+        (ICD10, "N17.9", DiagnosisKind.ACUTE_KIDNEY_INJURY),
+        (ICD10, "E27.1", DiagnosisKind.ADRENAL_INSUFFICIENCY),
+        (SNOMED, "363732003", DiagnosisKind.ADRENAL_INSUFFICIENCY),
+        (ICD10, "K22.2", DiagnosisKind.OESOPHAGEAL_DISEASE),
+        (ICD10, "K22.0", DiagnosisKind.OESOPHAGEAL_DISEASE),
     ],
 )
 def test_value_set_membership(system: str, code: str, kind: DiagnosisKind) -> None:
@@ -39,6 +46,19 @@ def test_value_set_membership(system: str, code: str, kind: DiagnosisKind) -> No
     assert diagnosis.source.reference == "Condition/c1"
     assert diagnosis.source.date == date(2020, 1, 1)
     assert diagnosis.clinical_status == "active"
+
+
+@pytest.mark.parametrize(
+    ("system", "code"),
+    [(ICD10, "E28.310"), (SNOMED, "373717006"), (ICD10, "E28.39")],
+)
+def test_premature_menopause_is_also_menopause(system: str, code: str) -> None:
+    """Version 2 reads premature menopause and POI as their own fact (R4's hormone-therapy
+    path) besides the menopause it also is; E28.39 (POI) is not in the menopause value set."""
+    kinds = {d.kind for d in facts_of(condition("c1", system, code)).diagnoses}
+    assert DiagnosisKind.PREMATURE_MENOPAUSE in kinds
+    if code != "E28.39":
+        assert DiagnosisKind.MENOPAUSE in kinds
 
 
 def test_prematurity_is_not_adult_osteopenia() -> None:

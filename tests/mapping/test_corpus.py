@@ -1,6 +1,6 @@
-"""Every patient of the shared real-world fixtures maps without error, with known facts read.
+"""Every patient of the real-world fixtures maps without error, with known facts read.
 
-The fixtures live in ``shared/`` beside the repository (CI places a copy there).
+The fixtures are copies in ``tests/fixtures`` (sources and licences in its README.md).
 """
 
 from __future__ import annotations

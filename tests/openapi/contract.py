@@ -118,6 +118,16 @@ class Contract:
             return ""
         return f"{base}/content/application~1json/schema"
 
+    def documented_media_types(self, method: str, path: str, status: int) -> set[str]:
+        operation = self.operation(method, path)
+        if operation is None:
+            return set()
+        responses = operation.spec["responses"]
+        response = responses.get(str(status), responses.get("default"))
+        if response is None:
+            return set()
+        return set(self._resolve(response).get("content", {}))
+
     def check_response(
         self,
         method: str,
@@ -134,6 +144,9 @@ class Contract:
         if pointer == "":
             return []
         if not (content_type or "").startswith("application/json"):
+            media_type = (content_type or "").split(";", 1)[0].strip()
+            if media_type in self.documented_media_types(method, path, status):
+                return []  # a page or a download the contract names (HTML, CSV)
             return [f"{where}: Content-Type {content_type!r} is not JSON"]
         return [f"{where}: {problem}" for problem in self.schema_errors(pointer, body)]
 

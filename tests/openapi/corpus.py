@@ -96,3 +96,89 @@ def minimal_hook_request(patient_id: str = "contract-patient") -> dict[str, Any]
         "context": {"userId": "Practitioner/contract-test", "patientId": patient_id},
         "prefetch": prefetch,
     }
+
+
+ORDER_SERVICES = {"order-select": "osteopenia-order-select", "order-sign": "osteopenia-order-sign"}
+
+
+def draft_orders(patient_id: str) -> dict[str, Any]:
+    """An ordering session as the CDS Hooks sandbox builds it: an oral bisphosphonate and a
+    glucocorticoid from its medication list (RxNorm SCD), and a DXA."""
+
+    def medication(rid: str, code: str, name: str, per_day: int, days: int) -> dict[str, Any]:
+        return {
+            "resourceType": "MedicationRequest",
+            "id": rid,
+            "status": "draft",
+            "intent": "order",
+            "subject": {"reference": f"Patient/{patient_id}"},
+            "medicationCodeableConcept": {
+                "text": name,
+                "coding": [
+                    {
+                        "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                        "code": code,
+                        "display": name,
+                    }
+                ],
+            },
+            "dosageInstruction": [
+                {
+                    "timing": {"repeat": {"frequency": per_day, "period": 1, "periodUnit": "d"}},
+                    "doseAndRate": [
+                        {
+                            "doseQuantity": {
+                                "value": 1,
+                                "system": "http://unitsofmeasure.org",
+                                "code": "{pill}",
+                            }
+                        }
+                    ],
+                }
+            ],
+            "dispenseRequest": {
+                "expectedSupplyDuration": {
+                    "value": days,
+                    "unit": "days",
+                    "system": "http://unitsofmeasure.org",
+                    "code": "d",
+                }
+            },
+        }
+
+    dxa = {
+        "resourceType": "ServiceRequest",
+        "id": "draft-dxa",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "77080"}]},
+    }
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {
+                "resource": medication(
+                    "draft-alendronate", "904396", "Alendronic acid 35 MG Oral Tablet", 1, 90
+                )
+            },
+            {
+                "resource": medication(
+                    "draft-prednisone", "312615", "Prednisone 20 MG Oral Tablet", 1, 90
+                )
+            },
+            {"resource": dxa},
+        ],
+    }
+
+
+def order_request_for(path: Path, hook: str) -> dict[str, Any]:
+    """``hook_request_for`` as an order hook: the record's data and a session of drafts."""
+    request = hook_request_for(path)
+    request["hook"] = hook
+    drafts = draft_orders(request["context"]["patientId"])
+    request["context"]["draftOrders"] = drafts
+    if hook == "order-select":
+        request["context"]["selections"] = ["MedicationRequest/draft-alendronate"]
+    return request

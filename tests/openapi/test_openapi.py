@@ -17,10 +17,12 @@ from cds_service.discovery import discovery_document
 from cds_service.openapi import openapi_document
 from tests.openapi.contract import Contract, shared_contract
 from tests.openapi.corpus import (
+    ORDER_SERVICES,
     SERVICE_URL,
     fixture_files,
     hook_request_for,
     minimal_hook_request,
+    order_request_for,
     prefetch_keys,
 )
 
@@ -187,6 +189,27 @@ def test_hook_responses_for_real_patients_conform(client: FlaskClient, fixture: 
     response = client.post(SERVICE_URL, json=request)
     assert response.status_code == 200, response.get_data(as_text=True)[:500]
     conforms(response, "post", SERVICE_URL)
+
+
+@pytest.mark.parametrize("hook", sorted(ORDER_SERVICES))
+def test_order_hook_requests_and_responses_conform(client: FlaskClient, hook: str) -> None:
+    url = f"/cds-services/{ORDER_SERVICES[hook]}"
+    for fixture in fixture_files()[:6]:
+        request = order_request_for(fixture, hook)
+        assert shared_contract().check_request("post", url, request) == []
+        response = client.post(url, json=request)
+        assert response.status_code == 200, response.get_data(as_text=True)[:500]
+        conforms(response, "post", url)
+
+
+def test_contract_rejects_a_delete_action_without_resource_id() -> None:
+    contract: Contract = shared_contract()
+    pointer = "/components/schemas/Action"
+    good = {"type": "delete", "description": "Remove", "resourceId": "MedicationRequest/1"}
+    assert contract.schema_errors(pointer, good) == []
+    assert contract.schema_errors(pointer, {"type": "delete", "description": "Remove"})
+    deprecated = {**good, "resource": {"resourceType": "MedicationRequest", "id": "1"}}
+    assert contract.schema_errors(pointer, deprecated)
 
 
 def test_the_corpus_exercises_suggestions_links_and_override_reasons(client: FlaskClient) -> None:

@@ -26,7 +26,8 @@ CARD_KEYS = {
 }
 RULE_SYSTEM = "urn:osteopenia-cds:rule"
 MODELS = {"MedicationRequest": MedicationRequest, "ServiceRequest": ServiceRequest}
-RULE_ID = re.compile(r"^R[0-9]$")
+RULE_ID = re.compile(r"^(R[0-9]{1,2}|O[1-7])$")
+DRAFT_REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 
 
 def check_resource(resource: dict[str, Any], patient_id: str) -> None:
@@ -62,6 +63,11 @@ def check_card(card: dict[str, Any], patient_id: str) -> str:
         assert "**References:**\n1. " in detail, "detail lacks numbered references"
     for suggestion in card.get("suggestions", []):
         for action in suggestion["actions"]:
+            if action["type"] == "delete":
+                # Only an order check takes back a draft, named as CDS Hooks 2.0.1 says.
+                assert rule.startswith("O"), "a patient-view rule deleting a resource"
+                assert DRAFT_REFERENCE.match(action["resourceId"]) and "resource" not in action
+                continue
             assert action["type"] == "create", "the rules only draft new orders"
             check_resource(action["resource"], patient_id)
     for link in card.get("links", []):

@@ -211,6 +211,10 @@ def bundle(*resources: dict[str, Any]) -> dict[str, Any]:
 
 
 BONE_DENSITY_CODES = {code for code, _ in (*T_SCORE_CODES.values(), *Z_SCORE_CODES.values())}
+LAB_CODES = {
+    "98979-8", "62238-1", "33914-3", "2160-0", "38483-4", "29463-7", "17861-6", "49765-1",
+    "2000-8", "1994-3", "1995-0", "17863-2", "1751-7",
+}  # fmt: skip
 
 
 def prefetch(patient_resource: dict[str, Any], *resources: dict[str, Any]) -> dict[str, Any]:
@@ -221,6 +225,8 @@ def prefetch(patient_resource: dict[str, Any], *resources: dict[str, Any]) -> di
         "conditions": [],
         "medicationRequests": [],
         "medicationStatements": [],
+        "medicationAdministrations": [],
+        "labs": [],
         "dxaProcedures": [],
         "dxaOrders": [],
         "dxaReports": [],
@@ -229,6 +235,7 @@ def prefetch(patient_resource: dict[str, Any], *resources: dict[str, Any]) -> di
         "Condition": "conditions",
         "MedicationRequest": "medicationRequests",
         "MedicationStatement": "medicationStatements",
+        "MedicationAdministration": "medicationAdministrations",
         "Procedure": "dxaProcedures",
         "ServiceRequest": "dxaOrders",
         "DiagnosticReport": "dxaReports",
@@ -237,7 +244,12 @@ def prefetch(patient_resource: dict[str, Any], *resources: dict[str, Any]) -> di
         kind = resource["resourceType"]
         if kind == "Observation":
             code = resource["code"]["coding"][0]["code"]
-            key = "boneDensity" if code in BONE_DENSITY_CODES else "riskFactors"
+            if code in BONE_DENSITY_CODES:
+                key = "boneDensity"
+            elif code in LAB_CODES:
+                key = "labs"
+            else:
+                key = "riskFactors"
         else:
             key = by_type[kind]
         keys[key].append(resource)
@@ -245,3 +257,23 @@ def prefetch(patient_resource: dict[str, Any], *resources: dict[str, Any]) -> di
     for key, items in keys.items():
         result[key] = bundle(*items)
     return result
+
+
+FRACTURE_DISPLAYS = {
+    "S72.001A": "Fracture of unspecified part of neck of right femur, initial encounter",
+    "S52.501A": "Unspecified fracture of the lower end of right radius, initial encounter",
+    "S32.010A": "Wedge compression fracture of first lumbar vertebra, initial encounter",
+}
+
+
+def fracture(pid: str, icd10: str, onset: date) -> dict[str, Any]:
+    """A fracture Condition (ICD-10-CM) with its onset date."""
+    return condition(pid, ICD10, icd10, FRACTURE_DISPLAYS.get(icd10, "Fracture"), onset)
+
+
+def ost(pid: str, score: float, when: date) -> dict[str, Any]:
+    """An Osteoporosis Self-Assessment Tool score (LOINC 98146-4, CMS249)."""
+    quantity = {"value": score, "unit": "{score}", "system": UCUM, "code": "{score}"}
+    return _observation(
+        pid, "98146-4", "Osteoporosis Self-Assessment Tool", when, valueQuantity=quantity
+    )

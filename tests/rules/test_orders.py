@@ -6,7 +6,7 @@ import pytest
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
-from cds_service.guideline.recommendation import OrderKind
+from cds_service.guideline.recommendation import OrderKind, Reason
 from cds_service.orders import draft_order, order_label, validate_all_templates
 
 from .card_rules import check_resource
@@ -15,7 +15,9 @@ EXPECTED = {
     OrderKind.ALENDRONATE: ("MedicationRequest", "46041", 70, "wk"),
     OrderKind.RISEDRONATE: ("MedicationRequest", "73056", 35, "wk"),
     OrderKind.CHOLECALCIFEROL: ("MedicationRequest", "2418", 800, "d"),
-    OrderKind.CALCIUM: ("MedicationRequest", "1897", 500, "d"),
+    # v2: one tablet (calcium carbonate 1,250 mg, 500 mg elemental): salt and elemental
+    # weights are never one dose number
+    OrderKind.CALCIUM: ("MedicationRequest", "1897", 1, "d"),
 }
 
 
@@ -48,6 +50,44 @@ def test_orders_service_request_codes() -> None:
     ]
     lab = draft_order(OrderKind.VITAMIN_D_TEST, "p")
     assert lab["code"]["coding"][0]["code"] == "62292-8"
+    referral = draft_order(OrderKind.REFERRAL, "p")
+    assert referral["code"]["coding"][0] == {
+        "system": "http://snomed.info/sct",
+        "code": "306118006",
+        "display": "Referral to endocrinology service (procedure)",
+    }
+
+
+def test_orders_dxa_carries_its_reason_code() -> None:
+    reason = Reason("Osteopenia", "http://snomed.info/sct", "312894000", "Osteopenia (disorder)")
+    dxa = draft_order(OrderKind.DXA, "p", reason)
+    ServiceRequest.model_validate(dxa)
+    assert dxa["reasonCode"] == [
+        {
+            "coding": [
+                {
+                    "system": "http://snomed.info/sct",
+                    "code": "312894000",
+                    "display": "Osteopenia (disorder)",
+                }
+            ],
+            "text": "Osteopenia",
+        }
+    ]
+    dxa["reasonCode"][0]["coding"][0]["code"] = "changed"
+    assert draft_order(OrderKind.DXA, "q", reason)["reasonCode"][0]["coding"][0]["code"] == (
+        "312894000"
+    )
+    screening = draft_order(OrderKind.DXA, "p", Reason("Osteoporosis screening, USPSTF 2025"))
+    assert screening["reasonCode"] == [{"text": "Osteoporosis screening, USPSTF 2025"}]
+    assert "reasonCode" not in draft_order(OrderKind.ALENDRONATE, "p", reason)
+    assert "reasonReference" not in dxa
+    linked = Reason("Osteopenia", condition="Condition/c-1")
+    assert draft_order(OrderKind.DXA, "p", linked)["reasonReference"] == [
+        {"reference": "Condition/c-1"}
+    ]
+    odd = Reason("Osteopenia", condition="Condition/../x y")
+    assert "reasonReference" not in draft_order(OrderKind.DXA, "p", odd)
 
 
 def test_orders_are_independent_copies() -> None:

@@ -157,8 +157,11 @@ def test_r1_osteopenia_condition_without_dxa_counts(run: Run) -> None:
         ),
         pid,
     )
-    assert set(cards) == {"R2", "R5", "R6"}
+    # v2: R5 waits for the DXA that R6 asks for
+    assert set(cards) == {"R2", "R6"}
     assert "no DXA on record" in cards["R6"]["summary"]
+    dxa = cards["R6"]["suggestions"][0]["actions"][0]["resource"]
+    assert dxa["reasonReference"][0]["reference"].startswith("Condition/")
 
 
 @pytest.mark.parametrize("verification", ["refuted", "entered-in-error"])

@@ -52,7 +52,8 @@ def test_r7_oral_bisphosphonate_5_years(run: Run, years: float, gap: int, expect
         assert card["indicator"] == "info"
         assert "Alendronate for 5.0 years" in card["summary"]
         assert "drug holiday" in card["summary"]
-        assert card["source"]["url"] == "https://doi.org/10.1002/jbmr.2708"
+        # v2: the ASBMR DOI could not be verified, so the source carries its label only
+        assert card["source"]["label"] == "ASBMR 2016 Task Force" and "url" not in card["source"]
 
 
 def test_r7_switch_between_bisphosphonates_sums(run: Run) -> None:
@@ -109,8 +110,13 @@ def test_r7_denosumab_stopped_without_follow_on_warns(run: Run) -> None:
     )
     card = cards["R7"]
     assert card["indicator"] == "warning"
-    assert card["summary"].startswith("Denosumab stopped")
+    # version 2 speaks of an overdue dose, and carries the follow-on drafts
+    assert card["summary"].startswith("Denosumab overdue")
     assert "never given a drug holiday" in card["detail"]
+    assert {s["label"].split(",")[0] for s in card["suggestions"]} == {
+        "Order alendronate 70 mg weekly",
+        "Order risedronate 35 mg weekly",
+    }
     assert "holiday" not in card["summary"]
 
 

@@ -116,7 +116,9 @@ def test_r1_menopause_code_counts_for_women_and_unknown_sex_only(sex: Sex, expec
 
 
 def test_r7_denosumab_within_grace_is_not_yet_stopped() -> None:
-    dose = AS_OF - timedelta(days=TH.denosumab_dose_interval_days + TH.denosumab_stop_grace_days)
+    """Version 2: overdue once the last injection is more than 7 months old (R7, denosumab
+    7 months −1/+1 day)."""
+    dose = add_months(AS_OF, -TH.denosumab_overdue_months)
     facts = PatientFacts(
         "Patient/p",
         birth_date=date(1950, 1, 1),

@@ -38,8 +38,17 @@ def test_shipped_defaults_are_the_specification_values() -> None:
     assert t.dxa_study_window_days == 30 and t.therapy_gap_bridge_days == 90
     assert (t.oral_bisphosphonate_review_years, t.iv_bisphosphonate_review_years) == (5, 3)
     assert t.glucocorticoid_min_days == 90 and t.alcohol_excess_drinks_per_day == 2
-    assert (t.dxa_interval_low_risk_min_years, t.dxa_interval_low_risk_max_years) == (2, 3)
-    assert (t.dxa_interval_high_risk_min_years, t.dxa_interval_high_risk_max_years) == (1, 2)
+    # v2 (clinical-spec §0.3): R6 bands, very high risk, supplement threshold, screening
+    assert (t.dxa_band_mild_t_score_above, t.dxa_higher_risk_t_score_max) == (-1.5, -2.0)
+    assert (t.dxa_interval_mild_years, t.dxa_interval_high_risk_years) == (5, 2)
+    assert (t.dxa_interval_moderate_min_years, t.dxa_interval_moderate_max_years) == (2, 3)
+    assert (t.dxa_interval_monitoring_years, t.dxa_min_interval_months) == (1, 23)
+    assert (t.very_high_risk_recent_fracture_months, t.very_high_risk_t_score_below) == (12, -3.0)
+    assert (t.very_high_risk_frax_major_percent, t.very_high_risk_frax_hip_percent) == (30, 4.5)
+    assert t.vitamin_d_supplement_threshold_ng_ml == 30.0
+    assert (t.screening_women_min_age_years, t.postmenopausal_age_years) == (65, 52)
+    assert (t.screening_frax_major_without_bmd_percent, t.screening_ost_below) == (8.4, 2.0)
+    assert (t.screening_men_enabled, t.screening_men_min_age_years) == (0, 70)
     assert (t.adult_min_age_years, t.minimum_age_years) == (50, 18)
 
 
@@ -84,7 +93,9 @@ def test_override_changes_the_r4_decision(run: Run, tmp_path: Path) -> None:
         ({"therapy_gap_bridge_days": 90.5}, "whole number"),
         ({"frax_hip_treatment_percent": {"unit": "%"}}, "needs a 'value'"),
         ({"t_score_normal_min": -3.0}, "t_score_osteoporosis_max < t_score_normal_min"),
-        ({"dxa_interval_low_risk_min_years": 4}, "dxa_interval_low_risk_min_years"),
+        ({"dxa_interval_moderate_min_years": 4}, "dxa_interval_moderate_min_years"),
+        ({"dxa_band_mild_t_score_above": -2.5}, "dxa_band_mild_t_score_above"),
+        ({"screening_men_enabled": 2}, "screening_men_enabled"),
         ({"frax_major_osteoporotic_treatment_percent": 120}, "percentage"),
         ({"glucocorticoid_min_days": -1}, "must not be negative"),
         ([1, 2], "must be a JSON object"),

@@ -16,10 +16,13 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import text
 
-from cds_service.security_jwks import MAX_JWKS_BYTES, JwksCache, JwksError, fetch_jwk_set
-from cds_service.security_replay import ReplayCache
-from cds_service.security_replay_store import SharedReplayStore
+from cds_service.security.jwks import MAX_JWKS_BYTES, JwksCache, fetch_jwk_set
+from cds_service.security.keys import JwksError
+from cds_service.security.replay import ReplayCache
+from cds_service.security.replay_store import PURGE_EVERY, SharedReplayStore
+from cds_service.store.db import create_store_engine, upgrade
 from tests.security.conftest import (
     DISCOVERY,
     EHR_A,
@@ -242,63 +245,73 @@ def test_jti_cache_size_setting_is_used(
 # ------------------------------------------------------- replay record shared by workers
 
 
+def _sqlite_record(path: Path, capacity: int, clock: Callable[[], float] = time.time) -> Any:
+    engine = create_store_engine(f"sqlite:///{path}", durable=False)
+    upgrade(engine)
+    return SharedReplayStore(engine, capacity, clock=clock)
+
+
 def test_shared_record_catches_a_replay_in_another_worker(tmp_path: Path) -> None:
-    path = tmp_path / "jwt-replay.sqlite3"
-    worker_1 = SharedReplayStore(path, 100)
-    worker_2 = SharedReplayStore(path, 100)
+    path = tmp_path / "store.sqlite3"
+    worker_1 = _sqlite_record(path, 100)
+    worker_2 = _sqlite_record(path, 100)
     assert worker_1.seen_before(EHR_A, "j-1", expires_at=time.time() + 300) is False
     assert worker_2.seen_before(EHR_A, "j-1", expires_at=time.time() + 300) is True
     assert worker_2.seen_before("https://other.example", "j-1", time.time() + 300) is False
-    worker_1.close()
-    worker_2.close()
+    worker_1.engine.dispose()
+    worker_2.engine.dispose()
 
 
 def test_shared_record_across_processes(tmp_path: Path) -> None:
-    path = tmp_path / "jwt-replay.sqlite3"
+    path = tmp_path / "store.sqlite3"
+    here = _sqlite_record(path, 10)
     code = (
-        "import sys, time; from pathlib import Path;"
-        "from cds_service.security_replay_store import SharedReplayStore;"
-        "s = SharedReplayStore(Path(sys.argv[1]), 10);"
+        "import sys, time;"
+        "from cds_service.security.replay_store import SharedReplayStore;"
+        "from cds_service.store.db import create_store_engine;"
+        "s = SharedReplayStore(create_store_engine(sys.argv[1], durable=False), 10);"
         "print(s.seen_before('https://ehr-a.example.org', 'j-proc', time.time() + 300))"
     )
     first = subprocess.run(
-        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code, f"sqlite:///{path}"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert first.stdout.strip() == "False"
-    here = SharedReplayStore(path, 10)
     assert here.seen_before(EHR_A, "j-proc", time.time() + 300) is True
-    here.close()
+    here.engine.dispose()
 
 
 def test_shared_record_expires_and_is_bounded(tmp_path: Path) -> None:
     clock = FakeClock()
-    store = SharedReplayStore(tmp_path / "r.sqlite3", 50, clock=clock)
+    store = _sqlite_record(tmp_path / "r.sqlite3", 50, clock=clock)
     assert store.seen_before(EHR_A, "old", expires_at=1010) is False
     clock.now = 1011
     assert store.seen_before(EHR_A, "old", expires_at=1400) is False  # expired: reusable
     for n in range(1000):  # two purges with the bound applied
         store.seen_before(EHR_A, f"n{n}", expires_at=2000 + n)
-    conn = store._connection()
-    (count,) = conn.execute("SELECT count(*) FROM jwt_jti").fetchone()
-    assert count <= 50 + 500
+    with store.engine.connect() as conn:
+        count = conn.execute(text("SELECT count(*) FROM jwt_jti")).scalar_one()
+    assert count <= 50 + PURGE_EVERY
     assert store.seen_before(EHR_A, "n999", expires_at=9999) is True
-    store.close()
+    store.engine.dispose()
 
 
 def test_unusable_shared_record_falls_back_to_the_process_cache(
     make_secure_app: Callable[..., Flask],
     issuer_entries: list[Any],
     keys: Keys,
-    tmp_path: Path,
     captured_logs: Any,
 ) -> None:
-    data_dir = tmp_path / "data"
-    (data_dir / "jwt-replay.sqlite3").mkdir(parents=True)  # a directory where the file goes
-    app = make_secure_app(issuer_entries, data_dir=data_dir)
-    assert "jti_store_unavailable" in captured_logs.text
+    app = make_secure_app(issuer_entries)
+    record = app.extensions["cds_security"].verifier._replay.shared
+    with record.engine.begin() as conn:
+        conn.execute(text("DROP TABLE jwt_jti"))
     client = app.test_client()
     token = make_token(keys.a_es)
     assert client.get(DISCOVERY, headers=bearer(token)).status_code == 200
+    assert "jti_store_failed" in captured_logs.text
     assert client.get(DISCOVERY, headers=bearer(token)).status_code == 401
 
 

@@ -204,3 +204,18 @@ def test_refusal_body_names_no_secret(
     body = json.dumps(response.get_json())
     assert ACCESS_TOKEN not in body
     assert "Bearer" not in body
+
+
+def test_req_002_168_production_answers_412_to_an_http_fhir_server(
+    make_secure_app: Callable[..., Flask], keys: Keys, counter: ConnectionCounter
+) -> None:
+    """REQ-2, REQ-168 at the endpoint: in production the EHR's allow-listed server, named
+    over http instead of https, gets a 412 that says why, and no connection is opened."""
+    allowed = f"https://127.0.0.1:{counter.port}/fhir"
+    entries = [{"iss": EHR_B, "jwks": jwk_set(keys.b_es), "fhir_servers": [allowed]}]
+    client = make_secure_app(entries, environment="production").test_client()
+    response = call(client, keys, fetch_body(allowed.replace("https://", "http://")), iss=EHR_B)
+    assert response.status_code == 412, response.get_data(as_text=True)
+    assert "fhirServer must use https in production" in response.get_data(as_text=True)
+    assert ACCESS_TOKEN not in response.get_data(as_text=True)
+    assert counter.connections_so_far() == 0

@@ -12,10 +12,10 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from cds_service.security_issuers import load_trusted_issuers
-from cds_service.security_jwks import JwksCache
-from cds_service.security_replay import ReplayCache
-from cds_service.security_verifier import AuthError, JwtVerifier
+from cds_service.security.issuers import load_trusted_issuers
+from cds_service.security.jwks import JwksCache
+from cds_service.security.replay import ReplayCache
+from cds_service.security.verifier import AuthError, JwtVerifier
 from tests.security.conftest import SigningKey, jwk_set
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "sandbox-issuers.example.json"

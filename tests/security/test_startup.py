@@ -177,7 +177,7 @@ def test_importing_gunicorn_is_not_running_under_it(
     import gunicorn.arbiter  # noqa: F401
 
     monkeypatch.delenv("SERVER_SOFTWARE", raising=False)
-    monkeypatch.setattr(security, "_gunicorn_bind_gate", False)
+    monkeypatch.setattr(security.startup, "_gunicorn_bind_gate", False)
     assert make_secure_app(None) is not None
 
 
@@ -186,10 +186,10 @@ def test_create_app_under_gunicorn_without_the_gate_refuses(
 ) -> None:
     monkeypatch.setitem(sys.modules, "gunicorn.arbiter", types.ModuleType("gunicorn.arbiter"))
     monkeypatch.setenv("SERVER_SOFTWARE", "gunicorn/27.0.1")
-    monkeypatch.setattr(security, "_gunicorn_bind_gate", False)
+    monkeypatch.setattr(security.startup, "_gunicorn_bind_gate", False)
     with pytest.raises(ConfigurationError, match="gunicorn_conf"):
         make_secure_app(None)
-    monkeypatch.setattr(security, "_gunicorn_bind_gate", True)
+    monkeypatch.setattr(security.startup, "_gunicorn_bind_gate", True)
     assert make_secure_app(None) is not None
 
 

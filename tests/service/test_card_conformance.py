@@ -198,3 +198,25 @@ def test_each_card_check_catches_a_violation(requirement: int) -> None:
     else:
         response = _bad(BAD[requirement])
     assert requirement in {rid for rid, _ in violations(copy.deepcopy(response))}
+
+
+@pytest.mark.parametrize("length", [139, 140, 141])
+def test_req_083_summary_at_139_140_and_141_characters(length: int) -> None:
+    """REQ-83 at the boundary: a 139-character summary is sent whole; one of 140 or 141 is
+    cut at a word, marked with an ellipsis, and stays under 140 characters."""
+    from cds_service.cards import render_card
+    from cds_service.guideline.recommendation import Indicator, Recommendation
+
+    words = ("Order a baseline DXA of the hip and spine " * 5)[:length]
+    assert len(words) == length
+    rec = Recommendation("R1", Indicator.INFO, words, ("Advice.",), references=("BHOF2022",))
+    card = render_card(rec, "patient-1")
+    summary = card["summary"]
+    if length == 139:
+        assert summary == words
+    else:
+        assert len(summary) < 140
+        assert summary.endswith("\u2026")
+        assert words.startswith(summary[:-1])
+        assert not summary[:-1].endswith(" ")  # cut at a word boundary
+    assert [v for v in violations({"cards": [card]}) if v[0] == 83] == []

@@ -78,7 +78,7 @@ def test_evaluate_missing_data_exits_3_naming_keys(
         ("{", "not valid JSON"),
         ("[]", "must be a JSON object"),
         ('{"hook": "patient-view"}', "hookInstance is required"),
-        ('{"hook": "order-sign", "hookInstance": "x", "context": {}}', "No service for hook"),
+        ('{"hook": "encounter-start", "hookInstance": "x", "context": {}}', "No service for hook"),
     ],
 )
 def test_evaluate_bad_request_files_exit_2(

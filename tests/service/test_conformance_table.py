@@ -112,3 +112,16 @@ def test_named_tests_exist(ident: int) -> None:
 def test_no_row_is_pending() -> None:
     pending = sorted(i for i, (_, cov) in table_rows().items() if cov.startswith("pending:"))
     assert not pending, f"pending rows in docs/conformance.md: {pending}"
+
+
+ORDER_ROW = re.compile(r"^\|\s*(ORD-\d+)\s*\|(.*)\|\s*(.*?)\s*\|\s*$")
+
+
+def test_every_order_hook_row_names_existing_tests() -> None:
+    rows = [m for line in TABLE.read_text("utf-8").splitlines() if (m := ORDER_ROW.match(line))]
+    assert len(rows) >= 8
+    for row in rows:
+        named = _named_tests(row.group(3))
+        assert named, f"{row.group(1)} names no test"
+        for path, name, _ in named:
+            assert name in _test_functions(path), f"{row.group(1)}: {path}::{name} not found"

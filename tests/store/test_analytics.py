@@ -172,11 +172,20 @@ def test_report_table_with_period(populated: Flask, store_settings: Settings) ->
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     header = next(line for line in lines if line.startswith("rule"))
-    assert header.split()[:5] == ["rule", "issued", "feedback", "accepted", "overridden"]
+    assert header.split()[:8] == [
+        "rule",
+        "issued",
+        "shown",
+        "silent",
+        "suppressed",
+        "feedback",
+        "accepted",
+        "overridden",
+    ]
     r2 = next(line for line in lines if line.startswith("R2 "))
-    assert r2.split()[:5] == ["R2", "0", "2", "0", "2"]
+    assert r2.split()[:8] == ["R2", "0", "0", "0", "0", "2", "0", "2"]
     r4 = next(line for line in lines if line.startswith("R4 "))
-    assert r4.split()[:6] == ["R4", "0", "1", "1", "0", "100%"]
+    assert r4.split()[:9] == ["R4", "0", "0", "0", "0", "1", "1", "0", "100%"]
     assert "MedicationRequest: 1" in result.stdout
 
 

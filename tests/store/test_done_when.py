@@ -106,4 +106,5 @@ def test_report_after_patient_view_and_feedback(store_settings: Settings) -> Non
     )
     assert table.returncode == 0, table.stderr
     r4 = next(line for line in table.stdout.splitlines() if line.startswith("R4 "))
-    assert r4.split()[:5] == ["R4", "1", "1", "0", "1"]
+    # issued, shown, silent, suppressed, feedback, accepted, overridden
+    assert r4.split()[:8] == ["R4", "1", "1", "0", "0", "1", "0", "1"]

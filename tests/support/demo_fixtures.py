@@ -49,8 +49,20 @@ DEMO_PATIENTS: tuple[DemoPatient, ...] = (
     ),
     DemoPatient(
         "demo-bisphosphonate-review",
-        ("R2", "R6", "R7"),
-        "woman, 70, osteoporosis, on alendronate for six and a half years; DXA due",
+        ("R6", "R7"),
+        "woman, 70, osteoporosis, on alendronate for six and a half years, vitamin D replete "
+        "(nothing for R2 to act on); DXA two years ago, due",
+    ),
+    DemoPatient(
+        "demo-hip-fracture",
+        ("R2", "R4", "R6"),
+        "woman, 78, hip fracture last month, no DXA, no treatment, 25(OH)D 24 ng/mL: very "
+        "high fracture risk with a referral; a baseline DXA for monitoring",
+    ),
+    DemoPatient(
+        "demo-screening-due",
+        ("R10",),
+        "woman, 67, no bone density study ever: osteoporosis screening due (USPSTF 2025)",
     ),
     DemoPatient(
         "demo-glucocorticoid",

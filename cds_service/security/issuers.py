@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from cds_service.security_jwks import JwksError, VerificationKey, parse_jwk_set
-from cds_service.security_urls import UrlError, canonical_url, is_loopback_host
+from cds_service.security.keys import JwksError, VerificationKey, parse_jwk_set
+from cds_service.security.urls import UrlError, canonical_url, is_loopback_host
 from cds_service.settings import ConfigurationError
 
 _FIELDS = frozenset({"iss", "jwks_url", "jwks", "fhir_servers", "tenant", "sub", "description"})

@@ -15,10 +15,11 @@ from typing import Any
 
 import jwt
 
-from cds_service.security_issuers import IssuerRegistry, TrustedIssuer
-from cds_service.security_jwks import JwksCache, JwksError, VerificationKey
-from cds_service.security_replay import ReplayCache, ReplayGuard
-from cds_service.security_urls import UrlError, canonical_url
+from cds_service.security.issuers import IssuerRegistry, TrustedIssuer
+from cds_service.security.jwks import JwksCache
+from cds_service.security.keys import JwksError, VerificationKey
+from cds_service.security.replay import ReplayCache, ReplayGuard
+from cds_service.security.urls import UrlError, canonical_url
 
 MAX_TOKEN_CHARS = 16 * 1024
 MAX_JTI_CHARS = 256

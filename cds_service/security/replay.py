@@ -3,7 +3,7 @@
 Entries are kept per issuer (a ``jti`` is unique only within its issuer) until the token they
 stand for expires, since an expired token is refused anyway. Each issuer has its own bound, so
 one busy EHR cannot push another's entries out. The cache lives in the process; ``ReplayGuard``
-adds the record shared by the worker processes of the host (``security_replay_store``).
+adds the record in the database, shared by every worker of every replica (``replay_store``).
 """
 
 from __future__ import annotations
@@ -73,9 +73,10 @@ class SharedRecord(Protocol):
 
 
 class ReplayGuard:
-    """The in-process cache first (cheap, and enough with one worker), then the record
-    shared by the host's worker processes. If the shared record fails, the in-process cache
-    still stands and the failure is logged: refusing every caller would be worse."""
+    """The in-process cache first (cheap, and enough with one worker), then the record in the
+    database, shared by every process of every replica. If the shared record fails, the
+    in-process cache still stands and the failure is logged: refusing every caller would be
+    worse."""
 
     def __init__(
         self,

@@ -1,0 +1,106 @@
+"""R10 osteoporosis screening (USPSTF 2025): ages, sexes, risk factors and risk tools."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+import pytest
+
+from cds_service.engine import Engine
+from cds_service.guideline.thresholds import load_thresholds
+
+from . import fhir_builders as fb
+from .conftest import AS_OF, Run
+from .people import LAST_MONTH, man, months_ago, woman
+
+SMOKER = ("449868002", "Current every day smoker")
+
+
+@pytest.mark.parametrize(("age", "due"), [(64, False), (65, True)])
+def test_r10_women_from_65(run: Run, age: int, due: bool) -> None:
+    pid = f"r10-w-{age}"
+    cards = run(fb.prefetch(woman(pid, age)), pid)
+    assert ("R10" in cards) is due
+    if due:
+        card = cards["R10"]
+        assert card["indicator"] == "info"
+        assert card["summary"].startswith("Osteoporosis screening due")
+        dxa = card["suggestions"][0]["actions"][0]["resource"]
+        assert dxa["reasonCode"] == [{"text": "Osteoporosis screening, USPSTF 2025"}]
+
+
+def test_r10_not_after_a_dxa_or_for_treated_patients(run: Run) -> None:
+    pid = "r10-had-dxa"
+    cards = run(fb.prefetch(woman(pid, 70), fb.t_score(pid, "femur", -0.5, months_ago(80))), pid)
+    assert "R10" not in cards
+    pid = "r10-treated"
+    drug = fb.medication_request(pid, "46041", "alendronate", months_ago(3))
+    assert "R10" not in run(fb.prefetch(woman(pid, 70), drug), pid)
+
+
+def test_r10_men_only_when_turned_on() -> None:
+    pid = "r10-man-70"
+    prefetch = fb.prefetch(man(pid, 70))
+    off = Engine(load_thresholds())
+    assert off.evaluate(prefetch, patient_id=pid, as_of=AS_OF) == []
+    on = Engine(load_thresholds())
+    on.thresholds = dataclasses.replace(on.thresholds, screening_men_enabled=1)
+    (card,) = on.evaluate(prefetch, patient_id=pid, as_of=AS_OF)
+    assert card["source"]["topic"]["code"] == "R10"
+    pid = "r10-man-69"
+    assert on.evaluate(fb.prefetch(man(pid, 69)), patient_id=pid, as_of=AS_OF) == []
+
+
+def test_r10_women_50_to_64_without_a_risk_factor_get_nothing(run: Run) -> None:
+    pid = "r10-w-58"
+    assert run(fb.prefetch(woman(pid, 58)), pid) == {}
+
+
+def test_r10_risk_factor_without_a_tool_result_asks_for_frax(run: Run) -> None:
+    pid = "r10-w-58-smoker"
+    cards = run(fb.prefetch(woman(pid, 58), fb.smoking(pid, *SMOKER, LAST_MONTH)), pid)
+    card = cards["R10"]
+    assert "estimate fracture risk, FRAX without BMD" in card["summary"]
+    assert "suggestions" not in card and card["links"]
+
+
+@pytest.mark.parametrize(
+    ("tool", "due"),
+    [
+        (("frax", 8.4), True),
+        (("frax", 8.3), False),
+        (("ost", 1.9), True),
+        (("ost", 2.0), False),
+    ],
+)
+def test_r10_risk_factor_and_a_tool_result(run: Run, tool: tuple[str, float], due: bool) -> None:
+    kind, value = tool
+    pid = f"r10-{kind}-{value}".replace(".", "-")
+    result = (
+        fb.frax(pid, "major", value, LAST_MONTH)
+        if kind == "frax"
+        else fb.ost(pid, value, LAST_MONTH)
+    )
+    cards = run(
+        fb.prefetch(woman(pid, 58), fb.smoking(pid, *SMOKER, LAST_MONTH), result),
+        pid,
+    )
+    assert ("R10" in cards) is due
+    if due:
+        assert cards["R10"]["summary"].startswith("Osteoporosis screening due: postmenopausal")
+
+
+def test_r10_under_52_without_recorded_menopause_is_not_postmenopausal(run: Run) -> None:
+    pid = "r10-w-51"
+    cards = run(fb.prefetch(woman(pid, 51), fb.smoking(pid, *SMOKER, LAST_MONTH)), pid)
+    assert "R10" not in cards
+
+
+@pytest.mark.parametrize(("days", "factor"), [(30, False), (120, True)])
+def test_r10_glucocorticoids_count_from_90_days(run: Run, days: int, factor: bool) -> None:
+    pid = f"r10-gc-{days}"
+    start = AS_OF - timedelta(days=days)
+    steroid = fb.medication_statement(pid, "8640", "prednisone", start, AS_OF)
+    cards = run(fb.prefetch(woman(pid, 58), steroid), pid)
+    assert ("R10" in cards) is factor

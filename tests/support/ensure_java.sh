@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Makes sure a Java runtime that Spark 4 accepts (17 or newer) is installed: the population
+# tests run PySpark, whose JVM needs one. Idempotent: does nothing when java 17+ answers.
+set -euo pipefail
+
+java_major() {
+    java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1
+}
+
+if command -v java >/dev/null && [ "$(java_major)" -ge 17 ] 2>/dev/null; then
+    exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+    echo "Java 17+ is not installed; as root run: apt-get update && apt-get install -y default-jre-headless" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# Debian 12's default JRE is 17, Debian 13's is 21: both run Spark 4.
+apt-get install -y -qq --no-install-recommends default-jre-headless >/dev/null
