@@ -66,7 +66,7 @@ DEMO_PATIENTS: tuple[DemoPatient, ...] = (
     ),
     DemoPatient(
         "demo-glucocorticoid",
-        ("R2", "R5", "R8"),
+        ("R2", "R8"),
         "woman, 58, postmenopausal, femoral neck T -1.4, prednisone for nine months",
     ),
     DemoPatient(
