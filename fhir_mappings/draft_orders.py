@@ -108,6 +108,11 @@ def _read(resource: dict[str, Any], ctx: Context) -> DraftOrder | UnreadDraft:
         match = match_medication(resource, ctx)
         if match is None:
             return UnreadDraft(reference, "no medication code or name the checks know")
+        dose = None
+        if match.drug_class is DrugClass.GLUCOCORTICOID:
+            dose = read_dose(resource, match.ingredient, product_texts(resource, ctx))
+            if not dose.readable:
+                return UnreadDraft(reference, f"glucocorticoid dose not readable ({dose.how})")
         return DraftOrder(
             reference=reference,
             resource_type=rtype,
@@ -117,9 +122,7 @@ def _read(resource: dict[str, Any], ctx: Context) -> DraftOrder | UnreadDraft:
             ingredient=match.ingredient,
             matched_by=match.matched_by,
             planned_days=planned_days(resource),
-            dose=read_dose(resource, match.ingredient, product_texts(resource, ctx))
-            if match.drug_class is DrugClass.GLUCOCORTICOID
-            else None,
+            dose=dose,
         )
     if rtype == "ServiceRequest":
         name = concept_display(resource.get("code"))

@@ -15,6 +15,7 @@ from .calcium_vitamin_d import calcium_and_vitamin_d
 from .cancer_therapy import cancer_therapy_bone_health
 from .duplicate_therapy import duplicate_therapy
 from .dxa_interval import dxa_too_early
+from .glucocorticoid import glucocorticoid_bone_protection
 from .kidney import kidney_function
 from .session import OrderSession
 from .treatment_length import bisphosphonate_treatment_length
@@ -27,6 +28,7 @@ ORDER_CHECKS: tuple[OrderCheck, ...] = (
     duplicate_therapy,  # O3
     bisphosphonate_treatment_length,  # O4
     dxa_too_early,  # O5
+    glucocorticoid_bone_protection,  # O6
     cancer_therapy_bone_health,  # O7
 )
 
