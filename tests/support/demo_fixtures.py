@@ -127,6 +127,12 @@ DEMO_PATIENTS: tuple[DemoPatient, ...] = (
         "zoledronic acid or denosumab instead",
     ),
     DemoPatient(
+        "demo-alendronate-ready",
+        ("R2", "R4"),
+        "woman, 71, lumbar spine T -2.9, eGFR 78, calcium and vitamin D normal: every gate "
+        "passes, alendronate or risedronate offered (the order checks start from here)",
+    ),
+    DemoPatient(
         "demo-nothing-to-say",
         (),
         "man, 42, no bone-health data: the service stays silent",
