@@ -134,6 +134,12 @@ DEMO_PATIENTS: tuple[DemoPatient, ...] = (
         "alendronate order passes every order check",
     ),
     DemoPatient(
+        "demo-alendronate-ready",
+        ("R2", "R4"),
+        "woman, 71, lumbar spine T -2.9, eGFR 78, calcium and vitamin D normal: every gate "
+        "passes, alendronate or risedronate offered (the order checks start from here)",
+    ),
+    DemoPatient(
         "demo-nothing-to-say",
         (),
         "man, 42, no bone-health data: the service stays silent",
