@@ -126,13 +126,6 @@ DEMO_PATIENTS: tuple[DemoPatient, ...] = (
         "woman, 73, oesophageal stricture, lumbar spine T -2.8: no oral bisphosphonate; "
         "zoledronic acid or denosumab instead",
     ),
-    # The order checks (clinical-spec §5): what Rx Sign shows when alendronate is drafted
-    DemoPatient(
-        "demo-alendronate-ready",
-        ("R2", "R4"),
-        "woman, 71, lumbar spine T -2.9, eGFR 78, calcium 9.4 mg/dL, 25(OH)D 34 ng/mL: an "
-        "alendronate order passes every order check",
-    ),
     DemoPatient(
         "demo-alendronate-ready",
         ("R2", "R4"),
