@@ -42,6 +42,7 @@ def test_converter_makes_synthea_references_relative(tmp_path: Path) -> None:
     observations = _read(tmp_path / "Observation.ndjson.gz")
     assert observations
     # Synthea links by urn:uuid fullUrl; a Bulk export by Type/id
+    assert {o["subject"]["reference"] for o in observations} == {f"Patient/{patient['id']}"}
     every_line = b"".join(orjson.dumps(r) for f in tmp_path.iterdir() for r in _read(f))
     assert b"urn:uuid:" not in every_line  # encounters, claims… point at Type/id too
 
