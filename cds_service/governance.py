@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cds_service.governance_rules import Mode, RulesConfig, load_rules_file
 from cds_service.settings import Settings
 from cds_service.store.card_log import rule_of
-from cds_service.store.snoozes import Snooze
+from cds_service.store.snoozes import Snooze, SnoozesUnavailable
 from fhir_mappings.facts import PatientFacts, Provenance
 
 logger = logging.getLogger(__name__)
@@ -118,10 +118,11 @@ class Governance:
             return set()
         try:
             active = self.snoozes.active_snoozes(patient_id, now)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, SnoozesUnavailable) as exc:
             # The clinician's guidance must not be lost to a store outage: without the
             # snoozes the cards are shown (the store reports its health through /readyz).
-            logger.error("snoozes unavailable, cards shown: %s", type(exc).__name__)
+            name = str(exc) if isinstance(exc, SnoozesUnavailable) else type(exc).__name__
+            logger.error("snoozes unavailable, cards shown: %s", name)
             return set()
         return {
             rule

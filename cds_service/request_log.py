@@ -24,6 +24,8 @@ LOGGED_FIELDS = (
     "cards",
     "reason",
     "prefetchMissing",
+    "fetchFailures",  # prefetch key → why the fall-back fetch did not get it
+    "fhirServer",
     "iss",
     "tenant",
     "draftsNotChecked",  # order hooks: drafts the checks could not read, and why

@@ -1,61 +1,392 @@
-"""R8: medicines that cause bone loss (glucocorticoids 3 months or more, and others)."""
+"""R8: medication-induced bone loss, three rules under one id (clinical-spec §0.3).
+
+1. Glucocorticoids (ACR 2022) for every adult, with or without a DXA: 2.5 mg/day or more of
+   prednisone equivalents for 3 months or more, replacement doses in adrenal insufficiency left
+   out; the dose shown, calcium and vitamin D, a DXA draft unless one was done in the 12 months
+   before the course or since, FRAX adjusted for dose from 40, the ACR risk category and, from
+   moderate, an oral bisphosphonate through the safety gates. Never "stop the steroid".
+2. Cancer therapies, with or without a DXA: aromatase inhibitors (Hadji 2017) and androgen
+   deprivation (ASCO 2019), each with its own treatment criteria; baseline DXA, then every 1–2
+   years. Never advise reviewing or stopping the cancer therapy.
+3. Other bone-loss medicines, with low bone mass: name them and review whether each is needed.
+"""
 
 from __future__ import annotations
 
-from fhir_mappings.facts import DrugClass
+from dataclasses import dataclass
+from datetime import date
+
+from fhir_mappings.facts import (
+    DiagnosisKind,
+    DrugClass,
+    FraxKind,
+    ScoreKind,
+    Sex,
+    SmokingStatus,
+    TherapyEpisode,
+)
 
 from . import wording
 from .assessment import Assessment
-from .recommendation import Evidence, Indicator, Recommendation
-from .therapy import BONE_LOSS_MEDICINES, current_episodes, episode_spans, exposure_days
+from .classification import diagnostic_lowest, group_studies
+from .dates import add_months
+from .eligibility import Population
+from .gates import gate_drafts
+from .glucocorticoid_course import (
+    Course,
+    cumulative_g_last_year,
+    current_course,
+    high_dose_days,
+)
+from .recommendation import (
+    Evidence,
+    Indicator,
+    OrderKind,
+    Reason,
+    Recommendation,
+    SelectionBehavior,
+)
+from .therapy import current_episodes
+
+DRUGS = (OrderKind.ALENDRONATE, OrderKind.RISEDRONATE)
+
+
+@dataclass(slots=True)
+class _Card:
+    summary: list[str]
+    advice: list[str]
+    evidence: list[Evidence]
+    orders: list[OrderKind]
+    treat: bool = False
+    references: tuple[str, ...] = ()
+    reason: Reason | None = None  # the DXA draft's reasonCode
+
+
+def _lowest_t(a: Assessment) -> float | None:
+    """The lowest T of the latest DXA: ACR 2022 uses it from 40, menopause or not."""
+    score = a.classification.score
+    if score is not None:
+        return score.value
+    t_scores = [
+        s
+        for s in a.facts.bone_density_scores
+        if s.kind is ScoreKind.T and (s.source.date is None or s.source.date <= a.as_of)
+    ]
+    studies = group_studies(t_scores, a.thresholds.dxa_study_window_days)
+    lowest = diagnostic_lowest(studies[0]) if studies else None
+    return None if lowest is None else lowest.value
+
+
+def _prior_fracture(a: Assessment) -> bool:
+    return bool(a.classification.fragility_fractures) or any(
+        f.is_fragility and (f.onset or f.source.date or a.as_of) <= a.as_of
+        for f in a.facts.fractures
+    )
+
+
+def _period_evidence(name: str, start: date, reference: str, detail: str) -> Evidence:
+    return Evidence(name, detail, start, reference)
+
+
+def _dxa_since(a: Assessment, since: date) -> bool:
+    last = a.last_dxa
+    return last is not None and last.date >= since
+
+
+def _adjusted_frax(a: Assessment, mg: float | None) -> tuple[float | None, float | None, str]:
+    th = a.thresholds
+    mof = a.recent_frax.get(FraxKind.MAJOR_OSTEOPOROTIC)
+    hip = a.recent_frax.get(FraxKind.HIP)
+    adjust = mg is not None and mg > th.glucocorticoid_frax_adjust_mg
+    mof_value = None if mof is None else mof.percent * (1.15 if adjust else 1.0)
+    hip_value = None if hip is None else hip.percent * (1.2 if adjust else 1.0)
+    note = ", adjusted for the dose: MOF × 1.15, hip × 1.2" if adjust else ""
+    return mof_value, hip_value, note
+
+
+def acr_category(a: Assessment, course: Course) -> tuple[str, list[str]]:
+    """ACR 2022 category for adults 40 and over: very high, high, moderate or low, with why."""
+    th = a.thresholds
+    mg = course.prednisone_mg
+    t = _lowest_t(a)
+    mof, hip, note = _adjusted_frax(a, mg)
+    why: list[str] = []
+    if _prior_fracture(a):
+        why.append("a prior osteoporotic fracture")
+    if t is not None and t <= th.acr_very_high_t_score_max:
+        why.append(f"T {wording.score(t)}")
+    if mof is not None and mof >= th.acr_very_high_frax_mof_percent:
+        why.append(f"FRAX MOF {wording.decimals(mof, 1)} %{note}")
+    if hip is not None and hip >= th.acr_very_high_frax_hip_percent:
+        why.append(f"FRAX hip {wording.decimals(hip, 1)} %{note}")
+    if high_dose_days(a, course, th.glucocorticoid_very_high_mg) > 30:
+        why.append(
+            f"{wording.number(th.glucocorticoid_very_high_mg)} mg/day or more for over 30 days"
+        )
+    if cumulative_g_last_year(a, course) >= th.glucocorticoid_very_high_cumulative_g:
+        why.append(
+            f"{wording.number(th.glucocorticoid_very_high_cumulative_g)} g or more in a year"
+        )
+    if why:
+        return "very high", why
+    if t is not None and t <= th.t_score_osteoporosis_max:
+        why.append(f"T {wording.score(t)}")
+    if mof is not None and mof >= th.acr_high_frax_mof_percent:
+        why.append(f"FRAX MOF {wording.decimals(mof, 1)} %{note}")
+    if hip is not None and hip >= th.acr_high_frax_hip_percent:
+        why.append(f"FRAX hip {wording.decimals(hip, 1)} %{note}")
+    if why:
+        return "high", why
+    if t is not None and t <= th.t_score_normal_min:
+        why.append(f"T {wording.score(t)}")
+    if mof is not None and mof >= th.acr_moderate_frax_mof_percent:
+        why.append(f"FRAX MOF {wording.decimals(mof, 1)} %{note}")
+    if hip is not None and hip > th.acr_moderate_frax_hip_percent:
+        why.append(f"FRAX hip {wording.decimals(hip, 1)} %{note}")
+    if why:
+        return "moderate", why
+    if t is None and mof is None and hip is None:
+        return "unknown", []
+    return "low", []
+
+
+def _dose_text(course: Course) -> str:
+    dose = course.current.dose
+    if dose is None or dose.prednisone_mg_per_day is None:
+        how = (
+            "dose not recorded"
+            if dose is None or dose.readable
+            else f"dose could not be read: {dose.how}"
+        )
+        return f"{course.ingredient}, {how}"
+    own = f"{course.ingredient} {wording.number(dose.mg_per_day or 0)} mg/day"
+    if course.ingredient in ("prednisone", "prednisolone"):
+        return own
+    return f"{own} (prednisone-equivalent {wording.decimals(dose.prednisone_mg_per_day, 1)} mg/day)"
+
+
+def _glucocorticoid(a: Assessment, card: _Card) -> None:
+    th = a.thresholds
+    age = a.eligibility.age
+    if age is None or age < th.minimum_age_years or a.eligibility.prematurity is not None:
+        return
+    course = current_course(a)
+    if course is None or max(course.days, course.expected_days) < th.glucocorticoid_min_days:
+        return
+    mg = course.prednisone_mg
+    if mg is not None and mg < th.glucocorticoid_min_prednisone_mg:
+        return
+    dose = _dose_text(course)
+    card.summary.append(f"Glucocorticoid {dose}, since {wording.day(course.start)}")
+    first = len(card.summary) - 1
+    card.references += ("ACR2022",)
+    card.advice += [
+        f"**Glucocorticoid-induced osteoporosis** {{{{ACR2022}}}}: {dose}, course since "
+        f"{wording.day(course.start)} ({course.days} days). Keep the lowest effective "
+        "glucocorticoid dose; ensure calcium 800–1,000 mg and vitamin D 600–800 IU daily.",
+    ]
+    card.evidence.append(
+        _period_evidence(
+            f"{course.ingredient.capitalize()} (glucocorticoid)",
+            course.current.start,
+            course.current.source.reference,
+            dose,
+        )
+    )
+    young = age < th.acr_min_frax_age_years
+    dxa_wanted = not _dxa_since(a, add_months(course.start, -th.glucocorticoid_dxa_prior_months))
+    if young:
+        long_high = high_dose_days(a, course, th.acr_young_dxa_dose_mg) >= 182 or _prior_fracture(a)
+        dxa_wanted = dxa_wanted and bool(long_high)
+    if dxa_wanted:
+        card.advice.append(
+            "DXA with vertebral fracture assessment: none in the 12 months before the course "
+            "or since (draft offered)."
+        )
+        card.orders.append(OrderKind.DXA)
+        card.summary[first] += ": DXA with VFA"
+        card.reason = Reason(f"Glucocorticoid therapy since {wording.day(course.start)} (ACR 2022)")
+    if young:
+        z = _lowest_z(a)
+        if _prior_fracture(a) or (z is not None and z <= -3.0):
+            card.treat = True
+            card.advice.append(
+                "Under 40, ACR 2022 treats a prior osteoporotic fracture or a Z-score at or below "
+                "−3.0: an oral bisphosphonate is offered through the safety checks."
+            )
+        return
+    category, why = acr_category(a, course)
+    if category == "unknown":
+        card.advice.append(
+            "From 40, assess fracture risk with FRAX adjusted for the glucocorticoid dose "
+            "(above 7.5 mg/day: major osteoporotic fracture × 1.15, hip × 1.2) and a DXA."
+        )
+        return
+    card.advice.append(
+        f"ACR 2022 risk category: **{category}**" + (f" ({'; '.join(why)})." if why else ".")
+    )
+    if category in ("very high", "high", "moderate"):
+        card.treat = True
+        card.summary[first] += f"{', ' if dxa_wanted else ': '}{category} risk, treat"
+        if category == "very high":
+            card.advice.append(
+                "Very high risk: an anabolic (teriparatide or abaloparatide) is conditionally "
+                "preferred; refer to a bone specialist. An oral bisphosphonate can start meanwhile."
+            )
+
+
+def _lowest_z(a: Assessment) -> float | None:
+    z_scores = [s for s in a.facts.bone_density_scores if s.kind is ScoreKind.Z]
+    studies = group_studies(z_scores, a.thresholds.dxa_study_window_days)
+    lowest = diagnostic_lowest(studies[0]) if studies else None
+    return None if lowest is None else lowest.value
+
+
+def _hadji_risk_factors(a: Assessment) -> list[str]:
+    """Hadji 2017 risk factors other than the T-score."""
+    found = []
+    if (a.eligibility.age or 0) > 65:
+        found.append("age over 65")
+    if a.facts.smoking is not None and a.facts.smoking.status is SmokingStatus.CURRENT:
+        found.append("current smoking")
+    if any(d.kind is DiagnosisKind.PARENT_HIP_FRACTURE for d in a.facts.diagnoses):
+        found.append("parental hip fracture")
+    if a.classification.fragility_fractures:
+        found.append("fragility fracture after 50")
+    course = current_course(a)
+    if course is not None and course.days > 182:
+        found.append("oral glucocorticoids over 6 months")
+    return found
+
+
+def _cancer(a: Assessment, card: _Card, therapy: TherapyEpisode) -> None:
+    th = a.thresholds
+    t = _lowest_t(a)
+    start = min(p.start for p in therapy.periods)
+    name = therapy.ingredient
+    if therapy.drug_class is DrugClass.AROMATASE_INHIBITOR:
+        source, ref = "Hadji 2017", "HADJI2017"
+        factors = _hadji_risk_factors(a)
+        treat = (
+            (t is not None and t < th.aromatase_inhibitor_t_score_max)
+            or (t is not None and t < th.aromatase_inhibitor_t_score_with_risk_factor and factors)
+            or len(factors) >= 2
+        )
+        criteria = (
+            f"an antiresorptive when T < {wording.number(th.aromatase_inhibitor_t_score_max)}, "
+            f"or T < {wording.number(th.aromatase_inhibitor_t_score_with_risk_factor)} with one "
+            "risk factor, or with two or more risk factors"
+            + (f" (found: {', '.join(factors)})" if factors else "")
+        )
+    else:
+        source, ref = "ASCO 2019", "ASCO2019"
+        mof = a.recent_frax.get(FraxKind.MAJOR_OSTEOPOROTIC)
+        hip = a.recent_frax.get(FraxKind.HIP)
+        treat = bool(
+            (t is not None and t <= th.t_score_osteoporosis_max)
+            or (mof is not None and mof.percent >= th.frax_major_osteoporotic_treatment_percent)
+            or (hip is not None and hip.percent >= th.frax_hip_treatment_percent)
+        )
+        criteria = (
+            "an antiresorptive when T ≤ −2.5 or FRAX at the treatment thresholds "
+            f"({wording.number(th.frax_major_osteoporotic_treatment_percent)} % major, "
+            f"{wording.number(th.frax_hip_treatment_percent)} % hip)"
+        )
+    card.references += (ref,)
+    dxa_due = not _dxa_since(a, add_months(a.as_of, -24))
+    card.summary.append(
+        f"{name.capitalize()} ({therapy.drug_class.value} since {wording.day(start)}): "
+        + ("DXA due, " if dxa_due else "")
+        + "calcium and vitamin D"
+    )
+    card.advice.append(
+        f"**{name.capitalize()}** ({therapy.drug_class.value}) since {wording.day(start)}: "
+        f"baseline DXA, then every 1–2 years while on therapy; calcium and vitamin D. {source} "
+        f"{{{{{ref}}}}}: {criteria}."
+    )
+    card.evidence.append(
+        _period_evidence(
+            f"{name.capitalize()} ({therapy.drug_class.value})",
+            start,
+            therapy.periods[-1].source.reference,
+            f"since {wording.day(start)}",
+        )
+    )
+    if dxa_due and OrderKind.DXA not in card.orders:
+        card.orders.append(OrderKind.DXA)
+        card.reason = card.reason or Reason(
+            f"Baseline DXA on {therapy.drug_class.value} since {wording.day(start)} ({source})"
+        )
+    if treat:
+        card.treat = True
+        card.summary[-1] += ": treat"
 
 
 def medication_bone_loss(a: Assessment) -> Recommendation | None:
-    if not a.low_bone_mass:
+    if a.eligibility.population not in (Population.ADULT, Population.YOUNGER_ADULT):
         return None
     th = a.thresholds
-    named: list[str] = []
-    evidence: list[Evidence] = []
-    glucocorticoid_found = False
-    for episode in current_episodes(a.facts, BONE_LOSS_MEDICINES, a.as_of, th):
-        days = exposure_days(episode_spans(episode, a.as_of, th), a.as_of)
-        if episode.drug_class is DrugClass.GLUCOCORTICOID:
-            if days < th.glucocorticoid_min_days:
-                continue  # short courses do not count (ACR 2022: more than 3 months)
-            glucocorticoid_found = True
-            named.append(f"{episode.ingredient} ({days // 30} months)")
-        else:
-            named.append(episode.ingredient)
-        for period in episode.periods:
-            end = wording.day(period.end) if period.end else "ongoing"
-            evidence.append(
-                Evidence(
-                    f"{episode.ingredient.capitalize()} ({episode.drug_class.value})",
-                    f"{wording.day(period.start)} to {end}",
+    card = _Card([], [], [], [])
+    _glucocorticoid(a, card)
+    current = current_episodes(
+        a.facts,
+        {DrugClass.AROMATASE_INHIBITOR, DrugClass.ANDROGEN_DEPRIVATION, DrugClass.OTHER_BONE_LOSS},
+        a.as_of,
+        th,
+    )
+    # Hadji 2017 is about women on an aromatase inhibitor, ASCO 2019's ADT criteria about men;
+    # anyone else on these drugs is on "another bone-loss medicine"
+    cancer_path = {
+        Sex.FEMALE: DrugClass.AROMATASE_INHIBITOR,
+        Sex.MALE: DrugClass.ANDROGEN_DEPRIVATION,
+    }
+    for therapy in current:
+        if therapy.drug_class is cancer_path.get(a.facts.sex):
+            _cancer(a, card, therapy)
+    others = [e for e in current if e.drug_class is not cancer_path.get(a.facts.sex)]
+    if others and a.low_bone_mass:
+        names = ", ".join(sorted({e.ingredient for e in others}))
+        card.summary.append(f"{names}: review the need")
+        card.advice.append(
+            f"Other medicines that cause bone loss: **{names}**. Bone density may improve when "
+            "they are stopped or reduced: review whether each is still needed."
+        )
+        for episode in others:
+            period = episode.periods[-1]
+            card.evidence.append(
+                _period_evidence(
+                    f"{episode.ingredient.capitalize()} (bone-loss medicine)",
                     period.start,
                     period.source.reference,
+                    "current",
                 )
             )
-    if not named:
+    if not card.summary:
         return None
-    advice = [
-        f"Current medicines that cause bone loss: **{', '.join(named)}**.",
-        "Bone density may improve after the causative agent is stopped or reduced: review "
-        "whether each is still needed, use the lowest effective dose, and consider DXA and FRAX.",
-    ]
-    if glucocorticoid_found:
-        advice.append(
-            "Glucocorticoids for 3 months or more (ACR 2022: prednisone 2.5 mg/day or more): "
-            "ensure calcium and vitamin D, assess fracture risk with FRAX (adjusted for the "
-            "glucocorticoid dose) and DXA, and treat moderate or high risk."
-        )
+    orders = list(card.orders)
+    companions: tuple[OrderKind, ...] = ()
+    if card.treat:
+        from .treatment import treatment_indicated  # R4 owns the drug drafts when it speaks
+
+        if treatment_indicated(a) is None:
+            gated = gate_drafts(a, DRUGS)
+            # one bisphosphonate draft (the first the gates allow), so that it can sit beside
+            # the DXA draft under "any" without offering two bisphosphonates at once
+            orders += [o for o in gated.orders if o in DRUGS][:1]
+            companions = gated.companions
+            card.advice += list(gated.advice)
+            card.evidence += [e for e in gated.evidence if e not in card.evidence]
+        else:
+            card.advice.append("Treatment: see the treatment card.")
     return Recommendation(
         rule_id="R8",
         indicator=Indicator.INFO,
-        summary=wording.shorten(
-            f"Bone-loss medicine: {', '.join(named)}: review the need; consider DXA and FRAX"
-        ),
-        advice=tuple(advice),
-        evidence=tuple(evidence),
-        references=("ACR2022", "BHOF2022"),
+        summary=wording.shorten("; ".join(card.summary)),
+        advice=tuple(card.advice),
+        evidence=tuple(card.evidence),
+        references=card.references or ("ACR2022",),
+        orders=tuple(orders),
+        companion_orders=companions,
+        selection_behavior=SelectionBehavior.ANY if orders else None,
+        reason=card.reason,
     )

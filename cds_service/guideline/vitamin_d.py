@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from fhir_mappings.facts import DiagnosisKind, DrugClass, VitaminDLevel
 
 from . import wording
@@ -75,7 +77,24 @@ def _analyte_notes(a: Assessment, level: VitaminDLevel) -> list[str]:
     return notes
 
 
+def latest_ever(a: Assessment) -> VitaminDLevel | None:
+    """The latest dated 25(OH)D on record, however old (the re-testing policy needs it)."""
+    dated = [v for v in a.facts.vitamin_d if v.source.date is not None and v.source.date <= a.as_of]
+    return max(dated, key=lambda v: v.source.date or date.min) if dated else None
+
+
+def _severe(level: VitaminDLevel, limit: float) -> bool:
+    return level.ng_per_ml < limit and (level.comparator or "") not in (">", ">=")
+
+
 def vitamin_d_card(a: Assessment) -> Recommendation | None:
+    """R3 by level (Endocrine Society 2011 for treatment, 2024 for testing; clinical-spec §0.3).
+
+    Below target: a repletion course (50,000 IU weekly for 8 weeks) then 1,500–2,000 IU daily;
+    below 12 ng/mL also the osteomalacia labs. A 25(OH)D is ordered only when none is on record,
+    or when the last was below target and 3 months have passed without a recheck: never a
+    yearly re-test of a replete patient.
+    """
     if not a.eligibility.adult_rules:
         return None
     th = a.thresholds
@@ -89,7 +108,7 @@ def vitamin_d_card(a: Assessment) -> Recommendation | None:
     )
     if not a.classification.low_bone_mass and deficiency is None:
         return None
-    level = a.latest_vitamin_d
+    level = latest_ever(a)
     target = wording.number(th.vitamin_d_target_ng_ml)
     why = (
         a.classification.status.value if a.classification.low_bone_mass else "vitamin D deficiency"
@@ -106,41 +125,31 @@ def vitamin_d_card(a: Assessment) -> Recommendation | None:
             ),
         )
     )
-    common = (
-        "Correcting vitamin D deficiency can improve bone density, and it must be corrected "
-        "before zoledronic acid or denosumab (risk of hypocalcaemia)."
-    )
     if level is None:
         return Recommendation(
             rule_id="R3",
             indicator=Indicator.INFO,
             summary=wording.shorten(
-                f"No 25(OH)D result in the past year ({why}): order a 25-hydroxyvitamin D level"
+                f"No 25(OH)D result on record ({why}): order a 25-hydroxyvitamin D level"
             ),
             advice=(
-                f"There is no 25-hydroxyvitamin D result within the past "
-                f"{th.vitamin_d_recency_days} days. With {why}, measure it: the target is "
-                f"≥ {target} ng/mL ({th.vitamin_d_target_ng_ml * NMOL_PER_NG:.0f} nmol/L).",
-                common,
+                f"There is no 25-hydroxyvitamin D result on record. With {why}, measure it once: "
+                f"the target is ≥ {target} ng/mL "
+                f"({th.vitamin_d_target_ng_ml * NMOL_PER_NG:.0f} nmol/L) {{{{DEMAY2024}}}}. "
+                "Correcting a deficiency must precede zoledronic acid or denosumab (risk of "
+                "hypocalcaemia).",
             ),
             evidence=deficiency_evidence,
-            references=("IOM2011", "BHOF2022"),
+            references=("DEMAY2024", "IOM2011"),
             orders=(OrderKind.VITAMIN_D_TEST,),
             selection_behavior=SelectionBehavior.ANY,
         )
     if not below_target(level, th.vitamin_d_target_ng_ml):
-        return None
+        return None  # replete: no card, and no yearly re-test (Endocrine Society 2024)
     on_vitamin_d = bool(current_episodes(a.facts, {DrugClass.VITAMIN_D}, a.as_of, th))
-    severe = level.ng_per_ml < th.vitamin_d_severe_ng_ml and (level.comparator or "") not in (
-        ">",
-        ">=",
-    )
-    if on_vitamin_d:
-        action = "review vitamin D dose and adherence"
-    elif severe:
-        action = "replete vitamin D, then 800 IU daily"
-    else:
-        action = "start vitamin D3 800 IU daily"
+    severe = _severe(level, th.vitamin_d_severe_ng_ml)
+    age_days = (a.as_of - (level.source.date or a.as_of)).days
+    recheck = age_days >= th.vitamin_d_recheck_days
     shown = result_text(level, th.vitamin_d_target_ng_ml)
     advice = [
         f"The latest 25-hydroxyvitamin D is **{shown}** on "
@@ -150,30 +159,45 @@ def vitamin_d_card(a: Assessment) -> Recommendation | None:
     if note:
         advice.append(note)
     advice.extend(_analyte_notes(a, level))
-    advice += [
-        (
-            "The patient already takes vitamin D: review the dose and adherence, and consider a "
-            "higher dose."
-            if on_vitamin_d
-            else "Start cholecalciferol (vitamin D3) 800 IU daily; recheck the level in about "
-            "3 months."
-        ),
-        common,
-    ]
-    if severe:
-        # the draft is a maintenance dose; a severely deficient patient needs repletion first
-        advice.insert(
-            -1,
-            f"Below {wording.number(th.vitamin_d_severe_ng_ml)} ng/mL the deficiency is severe "
-            "(IOM 2011): 800 IU daily is a maintenance dose, so adjust the draft to a repletion "
-            "course before maintenance, and check serum calcium.",
+    orders: list[OrderKind] = []
+    if on_vitamin_d:
+        action = "review vitamin D dose and adherence"
+        advice.append(
+            "The patient already takes vitamin D: review the dose and adherence; below target a "
+            "repletion course (50,000 IU weekly for 8 weeks, or 6,000 IU daily) then 1,500–2,000 "
+            "IU daily is the Endocrine Society dose {{HOLICK2011}}."
         )
+    else:
+        action = "replete 50,000 IU weekly × 8 weeks, then 1,500–2,000 IU daily"
+        advice.append(
+            "**Replete**: cholecalciferol 50,000 IU once weekly for 8 weeks (or 6,000 IU daily), "
+            "then maintenance 1,500–2,000 IU daily, rather than 800 IU {{HOLICK2011}}. Correcting "
+            "the deficiency must precede zoledronic acid or denosumab (risk of hypocalcaemia)."
+        )
+        orders.append(OrderKind.VITAMIN_D_REPLETION)
+    if severe:
+        action = "osteomalacia labs; " + action
+        advice.append(
+            f"Below {wording.number(th.vitamin_d_severe_ng_ml)} ng/mL: check calcium, phosphate, "
+            "alkaline phosphatase and PTH to exclude osteomalacia before any antiresorptive "
+            "{{HOLICK2011}}."
+        )
+        orders.append(OrderKind.BONE_MINERAL_LABS)
+    if recheck:
+        action = f"recheck 25(OH)D ({age_days // 30} months old); " + action
+        advice.append(
+            f"The result is {age_days} days old and has not been rechecked: measure 25(OH)D "
+            "again (3 months after starting treatment is when a recheck tells) {{DEMAY2024}}."
+        )
+        orders.insert(0, OrderKind.VITAMIN_D_TEST)
+    else:
+        advice.append("Recheck 25(OH)D about 3 months after starting treatment.")
     return Recommendation(
         rule_id="R3",
         indicator=Indicator.WARNING,
         summary=wording.shorten(
-            f"25(OH)D {shown}, {wording.day(level.source.date)}, is below the "
-            f"{target} ng/mL target: {action}"
+            f"25(OH)D {shown}, {wording.day(level.source.date)}, below the {target} ng/mL "
+            f"target: {action}"
         ),
         advice=tuple(advice),
         evidence=(
@@ -185,13 +209,16 @@ def vitamin_d_card(a: Assessment) -> Recommendation | None:
             ),
             *deficiency_evidence,
         ),
-        references=("IOM2011", "BHOF2022"),
-        orders=() if on_vitamin_d else (OrderKind.CHOLECALCIFEROL,),
-        selection_behavior=None if on_vitamin_d else SelectionBehavior.ANY,
+        references=("HOLICK2011", "DEMAY2024"),
+        orders=tuple(orders),
+        selection_behavior=SelectionBehavior.ANY if orders else None,
     )
 
 
 def suggests_cholecalciferol(a: Assessment) -> bool:
-    """Whether R3 will offer the vitamin D3 order (then R2 leaves it out: one order, one card)."""
+    """Whether R3 will offer a vitamin D3 order (then R2 leaves its 800 IU out: one vitamin D
+    order per response)."""
     card = vitamin_d_card(a)
-    return card is not None and OrderKind.CHOLECALCIFEROL in card.orders
+    return card is not None and bool(
+        {OrderKind.CHOLECALCIFEROL, OrderKind.VITAMIN_D_REPLETION} & set(card.orders)
+    )

@@ -27,7 +27,6 @@ from cds_service.security.startup import check_startup_safety
 from cds_service.security.urls import UrlError, canonical_url
 from cds_service.security.verifier import AuthError, JwtVerifier
 from cds_service.settings import Settings
-from cds_service.store.db import create_store_engine
 
 log = logging.getLogger("cds_service.security")
 
@@ -151,20 +150,12 @@ def _authenticate() -> Response | None:
     return None
 
 
-def _replay_record_engine(settings: Settings, store_engine: Engine | None) -> Engine:
-    """PostgreSQL: the store's own pool. SQLite: the same file through a second engine that
-    skips the fsync per commit, as a lost replay history is the only risk of a power cut."""
-    if store_engine is not None and store_engine.dialect.name != "sqlite":
-        return store_engine
-    return create_store_engine(settings.effective_database_url, durable=False)
-
-
 def _replay_guard(settings: Settings, store_engine: Engine | None) -> ReplayGuard:
     memory = ReplayCache(settings.jwt_jti_cache_size)
     try:
-        shared = SharedReplayStore(
-            _replay_record_engine(settings, store_engine), settings.jwt_jti_cache_size
-        )
+        if store_engine is None:
+            raise ReplayStoreError("no store")
+        shared = SharedReplayStore(store_engine, settings.jwt_jti_cache_size)
         shared.check()
     except ReplayStoreError as exc:
         _log(
@@ -180,7 +171,9 @@ def _replay_guard(settings: Settings, store_engine: Engine | None) -> ReplayGuar
 def init_app(app: Flask, settings: Settings) -> None:
     """After ``store.init_app``: the replay record is a table of the store's database."""
     store = app.extensions.get("store")
-    store_engine: Engine | None = store.engine if store is not None else None
+    store_engine: Engine | None = None
+    if store is not None:
+        store_engine = store.replay_engine or store.engine
     registry = check_startup_safety(settings, bind_host=None)
     verifier = None
     if registry is not None:

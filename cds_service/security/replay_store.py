@@ -102,6 +102,3 @@ class SharedReplayStore:
             )
             conn.execute(delete(jwt_jti).where(jwt_jti.c.iss == iss, jwt_jti.c.jti.in_(oldest)))
             log.warning(json.dumps({"event": "jti_store_full", "iss": iss, "capacity": self._max}))
-
-    def close(self) -> None:
-        self.engine.dispose()

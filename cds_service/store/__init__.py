@@ -33,10 +33,14 @@ class Store:
     engine: Engine
     card_log: CardLog
     snoozes: SnoozeStore
+    # The JWT replay record's way in (cds_service.security.replay_store); None: ``engine``.
+    replay_engine: Engine | None = None
 
     def close(self) -> None:
         self.card_log.close()
         self.engine.dispose()
+        if self.replay_engine is not None and self.replay_engine is not self.engine:
+            self.replay_engine.dispose()
 
     def readiness(self) -> dict[str, Any]:
         """Ready when the database answers and its schema is at the shipped head or newer."""
@@ -90,7 +94,16 @@ def open_store(settings: Settings, *, migrate: bool = True) -> Store:
         engine=engine,
         card_log=CardLog(engine, salt),
         snoozes=SnoozeStore(engine, salt),
+        replay_engine=_replay_engine(settings, engine),
     )
+
+
+def _replay_engine(settings: Settings, engine: Engine) -> Engine:
+    """PostgreSQL: the store's own pool. SQLite: the same file through a second engine that
+    skips the fsync per commit, as a lost replay history is all a power cut could cost."""
+    if engine.dialect.name != "sqlite":
+        return engine
+    return create_store_engine(settings.effective_database_url, durable=False)
 
 
 def init_app(app: Flask, settings: Settings) -> None:

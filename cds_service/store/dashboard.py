@@ -98,14 +98,23 @@ def rule_series(
     return series
 
 
-def _line_chart(rule: str, series: dict[str, list[int]], buckets: Sequence[date]) -> str:
+CARD_SERIES = ("shown", "silent", "suppressed")  # stacked bars: what became of the cards
+FEEDBACK_SERIES = ("accepted", "overridden")  # lines with dots: what clinicians answered
+
+
+def _time_chart(rule: str, series: dict[str, list[int]], buckets: Sequence[date]) -> str:
+    """Per period a stacked bar of the rule's cards, and lines of its feedback."""
     width, height, left, bottom, top = 360, 150, 34, 22, 8
     plot_w, plot_h = width - left - 8, height - bottom - top
-    peak = max([1, *(v for values in series.values() for v in values)])
-    n = len(buckets)
+    n = max(len(buckets), 1)
+    stacked = [sum(series[name][i] for name in CARD_SERIES) for i in range(len(buckets))]
+    peak = max([1, *stacked, *(v for name in FEEDBACK_SERIES for v in series[name])])
+    slot = plot_w / n
+    bar_w = max(slot * 0.7, 1.0)
+    colours = dict(SERIES)
 
     def x(i: int) -> float:
-        return left + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
+        return left + slot * (i + 0.5)
 
     def y(v: int) -> float:
         return top + plot_h - plot_h * v / peak
@@ -128,17 +137,35 @@ def _line_chart(rule: str, series: dict[str, list[int]], buckets: Sequence[date]
             f'<text x="{left + plot_w}" y="{height - 6}" font-size="10" text-anchor="end">'
             f"{buckets[-1].isoformat()}</text>"
         )
-    for name, colour in SERIES:
+    for i, start in enumerate(buckets):
+        base = 0
+        for name in CARD_SERIES:
+            value = series[name][i]
+            if not value:
+                continue
+            parts.append(
+                f'<rect class="series-{name}" x="{x(i) - bar_w / 2:.1f}" '
+                f'y="{y(base + value):.1f}" width="{bar_w:.1f}" '
+                f'height="{y(base) - y(base + value):.1f}" fill="{colours[name]}">'
+                f"<title>{start.isoformat()} {name}: {value}</title></rect>"
+            )
+            base += value
+    for name in FEEDBACK_SERIES:
         values = series[name]
         if not any(values):
             continue
+        colour = colours[name]
         points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
         parts.append(
             f'<polyline class="series-{name}" fill="none" stroke="{colour}" stroke-width="2" '
             f'points="{points}"><title>{name}: {sum(values)}</title></polyline>'
         )
-        if n == 1:
-            parts.append(f'<circle cx="{x(0):.1f}" cy="{y(values[0]):.1f}" r="3" fill="{colour}"/>')
+        parts.extend(
+            f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3.5" fill="{colour}" '
+            f'stroke="#fff"><title>{buckets[i].isoformat()} {name}: {v}</title></circle>'
+            for i, v in enumerate(values)
+            if v
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -237,7 +264,7 @@ def render_dashboard(report: Report, *, since: str, until: str, today: date | No
     )
     charts = "".join(
         f'<figure data-rule="{escape(s.rule)}"><figcaption>{escape(s.rule)}</figcaption>'
-        f"{_line_chart(s.rule, rule_series(report, s.rule, buckets, unit), buckets)}</figure>"
+        f"{_time_chart(s.rule, rule_series(report, s.rule, buckets, unit), buckets)}</figure>"
         for s in rules
     )
     period = report.period.as_json()
@@ -266,7 +293,10 @@ def render_dashboard(report: Report, *, since: str, until: str, today: date | No
         "<p class='muted'>Issued = computed and logged: shown to clinicians, silent (rule in "
         "silent mode or outside its pilot group) or suppressed (snoozed after an override).</p>"
         f"{_bar_chart(rules)}"
-        f"<h2>Over time (per {unit})</h2><div class='charts'>{charts}</div>"
+        f"<h2>Over time (per {unit})</h2>"
+        "<p class='muted'>Bars: the rule's cards (shown, silent, suppressed); lines: "
+        "accepted and overridden.</p>"
+        f"<div class='charts'>{charts}</div>"
         f"<h2>Per rule</h2>{_table(rules)}"
         f'<p class="muted">Feedback on cards this service never issued: '
         f"{report.unknown_card_feedback}.</p>"

@@ -35,6 +35,7 @@ def browser() -> Iterator[Browser]:
 
 def test_the_dashboard_in_chromium(make_app: Callable[..., Flask], browser: Browser) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     app = make_app(RULES_FILE)
     populate(app)
@@ -56,9 +57,12 @@ def test_the_dashboard_in_chromium(make_app: Callable[..., Flask], browser: Brow
         assert all(b.size["width"] > 0 for b in bars)
         charts = driver.find_elements(By.CSS_SELECTOR, "figure svg")
         assert len(charts) == len(expected) and all(c.size["height"] > 100 for c in charts)
-        driver.find_element(By.CSS_SELECTOR, "polyline.series-suppressed")
+        r4_chart = driver.find_element(By.CSS_SELECTOR, 'figure[data-rule="R4"] svg')
+        assert r4_chart.find_elements(By.CSS_SELECTOR, "rect.series-suppressed")
+        assert r4_chart.find_elements(By.CSS_SELECTOR, "rect.series-shown")
+        assert r4_chart.find_elements(By.CSS_SELECTOR, "polyline.series-overridden")
         if os.environ.get("DASHBOARD_SCREENSHOT") == "1":
-            driver.set_window_size(1280, 1500)
+            driver.set_window_size(1280, 1120)
             SCREENSHOT.write_bytes(driver.get_screenshot_as_png())
 
         # The period selector: an empty period, then back to the presets.
@@ -66,11 +70,12 @@ def test_the_dashboard_in_chromium(make_app: Callable[..., Flask], browser: Brow
             field = driver.find_element(By.NAME, name)
             driver.execute_script("arguments[0].value = arguments[1]", field, value)
         driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-        assert "since=2020-01-01" in driver.current_url
-        assert "No cards issued" in driver.find_element(By.ID, "rules").text
+        wait = WebDriverWait(driver, 20)
+        wait.until(lambda d: "since=2020-01-01" in d.current_url)
+        wait.until(lambda d: "No cards issued" in d.find_element(By.ID, "rules").text)
         assert driver.find_element(By.NAME, "since").get_attribute("value") == "2020-01-01"
         driver.find_element(By.LINK_TEXT, "30 days").click()
-        assert driver.find_elements(By.CSS_SELECTOR, '#rules tr[data-rule="R4"]')
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#rules tr[data-rule="R4"]'))
 
         # The CSV link serves the same numbers.
         href = driver.find_element(By.ID, "csv").get_attribute("href")

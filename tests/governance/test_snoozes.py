@@ -199,3 +199,16 @@ def test_other_new_facts_do_not_lift_the_snooze(make_app: Callable[..., Flask]) 
     body = hook_request()
     override(client, cards_by_rule(client, body)["R4"], "patient-declines")
     assert "R4" not in cards_by_rule(client, _with(body, _new_vitamin_d(body)))
+
+
+def test_snoozes_unreadable_the_card_is_shown(
+    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app()
+    client = app.test_client()
+    override(client, cards_by_rule(client)["R4"], "patient-declines")
+    assert "R4" not in cards_by_rule(client)
+    with app.extensions["store"].engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE rule_snoozes RENAME TO rule_snoozes_away")
+    assert "R4" in cards_by_rule(client)  # guidance is not lost to a store failure
+    assert "snoozes unavailable, cards shown: OperationalError" in caplog.text

@@ -290,8 +290,8 @@ def test_r7_alendronate_review_cites_no_denosumab_guideline(run: Run) -> None:
 def test_r3_severe_deficiency_is_not_left_on_a_maintenance_dose(
     run: Run, value: float, severe: bool
 ) -> None:
-    """25(OH)D below 12 ng/mL (IOM 2011: risk of deficiency): the 800 IU daily draft is a
-    maintenance dose; the card must say a repletion course is needed first."""
+    """Version 2 (R3 by level): below the 20 ng/mL target a repletion draft replaces 800 IU;
+    below 12 ng/mL the osteomalacia labs come too."""
     pid = f"r3-severe-{value}".replace(".", "-")
     cards = run(
         fb.prefetch(
@@ -301,6 +301,11 @@ def test_r3_severe_deficiency_is_not_left_on_a_maintenance_dose(
         ),
         pid,
     )
-    assert cards["R3"]["indicator"] == "warning"
-    assert ("repletion course" in cards["R3"]["detail"]) is severe
-    assert ("replete vitamin D" in cards["R3"]["summary"]) is severe
+    card = cards["R3"]
+    assert card["indicator"] == "warning"
+    assert "50,000 IU" in card["detail"] and "replete 50,000 IU" in card["summary"]
+    assert ("exclude osteomalacia" in card["detail"]) is severe
+    assert ("osteomalacia labs" in card["summary"]) is severe
+    labels = [s["label"] for s in card["suggestions"]]
+    assert "Order vitamin D3 50,000 IU weekly for 8 weeks (repletion)" in labels
+    assert ("Order calcium, phosphate, alkaline phosphatase and PTH" in labels) is severe

@@ -257,6 +257,10 @@ CMS249_EXPECTED = {
     # fracture -> coded osteoporotic fracture at 50 -> R4 regardless of density
     "b37d7d0c": {"R2", "R3", "R4", "R6"},
 }
+# Version 2: R8 speaks with or without a DXA. "GlucocorticoidsB4MP" (dexamethasone since
+# 2025-01-01, dose not recorded) gets the ACR 2022 card with a DXA draft; "AromataseInhib"
+# (anastrozole since 2024-12-31) the Hadji 2017 card with a baseline DXA draft.
+CMS249_R8_ONLY = {"a0dde151": "dose not recorded", "c2885ae7": "Anastrozole (aromatase inhibitor"}
 
 
 # Mid-period every diagnosis above is already on record except the fracture of 2025-12-31.
@@ -272,6 +276,12 @@ def test_cms249_women_under_65(engine: Engine, folder: Path, as_of: date) -> Non
     expected = CMS249_EXPECTED.get(folder.name[:8], set())
     if as_of == MID_PERIOD and folder.name[:8] in CMS249_NOT_YET_ON_RECORD:
         expected = set()
+    if folder.name[:8] in CMS249_R8_ONLY:
+        assert set(cards) == {"R8"}
+        assert CMS249_R8_ONLY[folder.name[:8]] in cards["R8"]["summary"]
+        labels = [s["label"] for s in cards["R8"]["suggestions"]]
+        assert labels == ["Order DXA bone density scan"]
+        return
     assert set(cards) == expected
     if expected:
         assert "1,000 mg/day" in cards["R2"]["detail"]  # a woman of 50
@@ -314,14 +324,30 @@ def test_cms249_frax_8_4_percent_is_read_and_below_every_threshold(engine: Engin
 def test_cms645_men_on_androgen_deprivation(engine: Engine, folder: Path, as_of: date) -> None:
     """Men with prostate cancer on ADT. Their DXA Observations carry no value (or a wrong
     code, 38250-5, under a T-score display), so no T-score, no diagnosis of low bone mass,
-    no fracture: no card (R8 speaks only for low bone mass)."""
+    no fracture. Version 2: R8's ADT path speaks with or without a DXA (ASCO 2019): calcium and
+    vitamin D, and a baseline DXA draft when none was done within 2 years; no drug draft
+    without a T-score or FRAX. Before the ADT starts, no card."""
     prefetch, pid = _ecqm(folder)
     facts = fhir_mappings.build_facts(prefetch, patient_id=pid, as_of=as_of)
     assert facts.bone_density_scores == []
     cards = _cards(engine, prefetch, pid, as_of)
+    on_adt = any(
+        t.drug_class is DrugClass.ANDROGEN_DEPRIVATION
+        and any(p.start <= as_of and (p.end is None or p.end >= as_of) for p in t.periods)
+        for t in facts.therapies
+    )
     if facts.sex is Sex.FEMALE and (facts.age_on(as_of) or 0) >= 65:
-        # the measure's negative case, a woman of 74 with no usable DXA: R10 (USPSTF 2025)
+        # the measure's negative case, a woman of 74 with no usable DXA: R10 (USPSTF 2025);
+        # ASCO's ADT criteria are about men
         assert set(cards) == {"R10"}
         assert cards["R10"]["summary"].startswith("Osteoporosis screening due")
+    elif facts.sex is Sex.MALE and on_adt and "R8" in cards:
+        assert set(cards) == {"R8"}
+        card = cards["R8"]
+        assert "androgen deprivation since" in card["summary"]
+        assert "review" not in card["detail"].lower() and "stop" not in card["detail"].lower()
+        labels = {s["label"] for s in card.get("suggestions", [])}
+        assert labels <= {"Order DXA bone density scan"}
+        assert ("DXA due" in card["summary"]) is bool(labels)
     else:
         assert cards == {}

@@ -12,7 +12,7 @@ from cds_service.guideline.thresholds import load_thresholds
 
 from . import fhir_builders as fb
 from .conftest import Run
-from .people import LAST_MONTH, months_ago, woman
+from .people import LAST_MONTH, days_ago, months_ago, woman
 
 
 def _prefetch(pid: str, *labs: dict) -> dict:
@@ -67,11 +67,13 @@ def test_r3_target_boundary(run: Run, value: float, low: bool) -> None:
     assert ("R3" in cards) is low
 
 
-def test_r3_no_result_within_a_year_orders_a_level(run: Run) -> None:
+def test_r3_low_result_not_rechecked_orders_a_level(run: Run) -> None:
+    """Version 2 re-testing: the last result was below target 13 months ago, never rechecked."""
     pid = "r3-stale"
     cards = run(_prefetch(pid, fb.vitamin_d(pid, 12, months_ago(13))), pid)
     card = cards["R3"]
-    assert card["indicator"] == "info"
+    assert card["indicator"] == "warning"
+    assert "recheck 25(OH)D" in card["summary"]
     resource = card["suggestions"][0]["actions"][0]["resource"]
     assert resource["resourceType"] == "ServiceRequest"
     assert resource["code"]["coding"][0] == {
@@ -150,3 +152,23 @@ def test_r3_d3_only_result_with_ergocalciferol_is_flagged(run: Run) -> None:
         pid,
     )
     assert "under-reports" in cards["R3"]["detail"]
+
+
+@pytest.mark.parametrize(("days", "recheck"), [(89, False), (90, True)])
+def test_r3_recheck_after_three_months_not_before(run: Run, days: int, recheck: bool) -> None:
+    pid = f"r3-recheck-{days}"
+    cards = run(_prefetch(pid, fb.vitamin_d(pid, 15, days_ago(days))), pid)
+    labels = [s["label"] for s in cards["R3"]["suggestions"]]
+    assert ("Order 25-hydroxyvitamin D level" in labels) is recheck
+
+
+def test_r3_replete_patient_is_not_retested_yearly(run: Run) -> None:
+    pid = "r3-replete-old"
+    cards = run(_prefetch(pid, fb.vitamin_d(pid, 32, months_ago(30))), pid)
+    assert "R3" not in cards
+
+
+def test_r3_no_result_ever_orders_one(run: Run) -> None:
+    pid = "r3-never"
+    card = run(_prefetch(pid), pid)["R3"]
+    assert card["indicator"] == "info" and "No 25(OH)D result on record" in card["summary"]

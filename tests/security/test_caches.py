@@ -258,8 +258,8 @@ def test_shared_record_catches_a_replay_in_another_worker(tmp_path: Path) -> Non
     assert worker_1.seen_before(EHR_A, "j-1", expires_at=time.time() + 300) is False
     assert worker_2.seen_before(EHR_A, "j-1", expires_at=time.time() + 300) is True
     assert worker_2.seen_before("https://other.example", "j-1", time.time() + 300) is False
-    worker_1.close()
-    worker_2.close()
+    worker_1.engine.dispose()
+    worker_2.engine.dispose()
 
 
 def test_shared_record_across_processes(tmp_path: Path) -> None:
@@ -280,7 +280,7 @@ def test_shared_record_across_processes(tmp_path: Path) -> None:
     )
     assert first.stdout.strip() == "False"
     assert here.seen_before(EHR_A, "j-proc", time.time() + 300) is True
-    here.close()
+    here.engine.dispose()
 
 
 def test_shared_record_expires_and_is_bounded(tmp_path: Path) -> None:
@@ -295,7 +295,7 @@ def test_shared_record_expires_and_is_bounded(tmp_path: Path) -> None:
         count = conn.execute(text("SELECT count(*) FROM jwt_jti")).scalar_one()
     assert count <= 50 + PURGE_EVERY
     assert store.seen_before(EHR_A, "n999", expires_at=9999) is True
-    store.close()
+    store.engine.dispose()
 
 
 def test_unusable_shared_record_falls_back_to_the_process_cache(

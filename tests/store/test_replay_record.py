@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from cds_service.security.replay_store import PURGE_EVERY, SharedReplayStore
 from cds_service.settings import Settings
+from cds_service.store import open_store
 from cds_service.store.db import create_store_engine, upgrade
 from cds_service.store.models import jwt_jti
 
@@ -30,7 +31,7 @@ def replicas(store_settings: Settings) -> Iterator[list[SharedReplayStore]]:
     stores = [SharedReplayStore(create_store_engine(url, durable=False), 1000) for _ in range(4)]
     yield stores
     for store in stores:
-        store.close()
+        store.engine.dispose()
 
 
 def test_a_jti_used_on_one_replica_is_refused_by_another(
@@ -103,5 +104,22 @@ def test_expired_entries_are_reusable_purged_and_each_issuer_bounded(
         # The newest entries survive the bound.
         assert other.seen_before(ISS, f"n{2 * PURGE_EVERY - 1}", expires_at=9999) is True
     finally:
+        store.engine.dispose()
+        other.engine.dispose()
+
+
+def test_the_store_gives_the_replay_record_its_way_in(store_settings: Settings) -> None:
+    """PostgreSQL: the store's pool. SQLite: the same file, without an fsync per commit."""
+    store = open_store(store_settings)
+    try:
+        if store.engine.dialect.name == "postgresql":
+            assert store.replay_engine is store.engine
+            return
+        assert store.replay_engine is not None and store.replay_engine is not store.engine
+        assert store.replay_engine.url == store.engine.url
+        with store.replay_engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    finally:
         store.close()
-        other.close()
