@@ -25,7 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks import population, replicas
+from benchmarks import isolation, population, replicas
 from benchmarks import workloads as wl
 from benchmarks.fallback import FallbackResult, measure_fallback
 from benchmarks.http_bench import HttpResult, log_dir, measure_server
@@ -38,13 +38,13 @@ from benchmarks.servers import (
     healthchain_available,
     healthchain_server,
     service_server,
+    sync_workers,
     tmpfs_root,
 )
 from tests.support.fhir_server import SERVER_DIR, FhirServerUnavailable, start_fhir_server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
-SERVICE_TMPFS = "service, data on tmpfs"
 
 
 @dataclass
@@ -65,6 +65,7 @@ class Run:
     fallback: list[FallbackResult] = field(default_factory=list)
     http: list[HttpResult] = field(default_factory=list)
     profiles: list[ProfileResult] = field(default_factory=list)
+    isolation: list[dict[str, Any]] = field(default_factory=list)
     gunicorn: dict[str, Any] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     load_average: dict[str, list[float]] = field(default_factory=dict)
@@ -236,6 +237,9 @@ def run_inprocess_and_fallback(run: Run, run_dir: Path) -> dict[str, wl.Workload
     return http_workloads
 
 
+SERVICE_SYNC = "service, sync workers (before)"
+
+
 def run_http(run: Run, workloads: dict[str, wl.Workload], run_dir: Path) -> None:
     settings = docker_gunicorn_settings()
     run.gunicorn = {"args": list(settings.args), "env": dict(settings.env), "from": settings.source}
@@ -243,18 +247,10 @@ def run_http(run: Run, workloads: dict[str, wl.Workload], run_dir: Path) -> None
     ordered = [workloads[str(n)] for n in wl.HTTP_OBSERVATION_COUNTS]
     starters: list[tuple[str, Callable[[], Any]]] = [
         ("service", lambda: service_server(settings, logs)),
+        # The worker model the image ran before gthread: what isolating slow fetches costs.
+        (SERVICE_SYNC, lambda: service_server(sync_workers(settings), logs, name="service-sync")),
+        ("baseline", lambda: baseline_server(settings, logs)),
     ]
-    shm = tmpfs_root()
-    if shm is not None:
-        # The same service with its SQLite card log on a memory file system: the difference
-        # to the row above is what the card log's fsync per request costs on this disk.
-        starters.append(
-            (
-                SERVICE_TMPFS,
-                lambda: service_server(settings, logs, data_root=shm, name=SERVICE_TMPFS),
-            )
-        )
-    starters.append(("baseline", lambda: baseline_server(settings, logs)))
     why_not = healthchain_available()
     if why_not is None:
         starters.append(("healthchain", lambda: healthchain_server(logs)))
@@ -272,6 +268,15 @@ def run_http(run: Run, workloads: dict[str, wl.Workload], run_dir: Path) -> None
                 warmup_s=run.durations.http_warmup_s,
             )
         )
+
+
+def run_isolation(run: Run, workloads: dict[str, wl.Workload], run_dir: Path) -> None:
+    """Worker models under wrk while eight calls hang on their FHIR servers."""
+    body = workloads[str(wl.HTTP_OBSERVATION_COUNTS[0])].body
+    seconds = min(5.0, run.durations.http_s)
+    _say("HTTP: worker models while calls hang on silent FHIR servers")
+    results = isolation.measure(body, log_dir(run_dir), seconds=seconds, connections=run.clients)
+    run.isolation = [r.to_json() for r in results]
 
 
 def run_replicas(run: Run, seconds: float) -> list[replicas.Row]:
@@ -314,6 +319,7 @@ def to_json(run: Run, finished: datetime) -> dict[str, Any]:
         "fallback": [r.to_json() for r in run.fallback],
         "http": [r.to_json() for r in run.http],
         "profiles": [p.to_json() for p in run.profiles],
+        "isolation": run.isolation,
     }
 
 
@@ -345,6 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run.skipped["http"] = "--skip-http"
     else:
         run_http(run, workloads, run_dir)
+        run_isolation(run, workloads, run_dir)
     replica_rows = [] if args.skip_http else run_replicas(run, durations.http_s)
     population_rows = [] if args.skip_population else run_population(run, quick=args.quick)
     run.load_average["end"] = _load_average()
