@@ -25,7 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks import isolation, replicas
+from benchmarks import isolation, population, replicas
 from benchmarks import workloads as wl
 from benchmarks.fallback import FallbackResult, measure_fallback
 from benchmarks.http_bench import HttpResult, log_dir, measure_server
@@ -289,6 +289,17 @@ def run_replicas(run: Run, seconds: float) -> list[replicas.Row]:
         return []
 
 
+def run_population(run: Run, *, quick: bool) -> list[population.PopulationResult]:
+    """Spark local against a single-process loop (benchmarks/population.py)."""
+    sizes = [200, 1000] if quick else [2000, 20000]
+    _say(f"population: {' and '.join(f'{n:,}' for n in sizes)} patients")
+    try:
+        return population.measure(sizes, cores=min(2, os.cpu_count() or 1))
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        run.skipped["population"] = str(exc)[:300]
+        return []
+
+
 def to_json(run: Run, finished: datetime) -> dict[str, Any]:
     return {
         "started": run.started.isoformat(),
@@ -318,6 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--http-seconds", type=float, default=8.0)
     parser.add_argument("--clients", type=int, default=4, help="load generator processes")
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--skip-population", action="store_true", help="no Spark run")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.quick:
@@ -341,15 +353,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_http(run, workloads, run_dir)
         run_isolation(run, workloads, run_dir)
     replica_rows = [] if args.skip_http else run_replicas(run, durations.http_s)
+    population_rows = [] if args.skip_population else run_population(run, quick=args.quick)
     run.load_average["end"] = _load_average()
     finished = datetime.now(UTC)
     raw = to_json(run, finished)
     raw["replicas"] = [row.to_json() for row in replica_rows]
+    raw["population"] = [row.to_json() for row in population_rows]
     out = RESULTS_DIR / f"{stamp}.json"
     out.write_text(json.dumps(raw, indent=2) + "\n")
     print(render(raw))
     if replica_rows:
         print("\n" + replicas.render(replica_rows))
+    if population_rows:
+        print("\n" + population.render(population_rows))
     print(f"\nraw results: {out.relative_to(REPO_ROOT)}  ({(finished - started).seconds} s)")
     return 0
 
