@@ -34,6 +34,7 @@ def test_the_sandbox_drafts_are_classified_as_the_record_is() -> None:
     )
     by_ref = {d.reference: d for d in found.orders}
     assert by_ref["MedicationRequest/a"].drug_class is DrugClass.ORAL_BISPHOSPHONATE
+    assert by_ref["MedicationRequest/a"].display == name  # once, as the clinician wrote it
     prednisone = by_ref["MedicationRequest/p"]
     assert prednisone.ingredient == "prednisone"
     assert prednisone.dose is not None and prednisone.dose.prednisone_mg_per_day == 40
