@@ -59,8 +59,17 @@ def _reference(resource: dict[str, Any]) -> str:
     return f"{resource.get('resourceType')}/{resource.get('id')}"
 
 
+# A course beyond this is a data error, not a plan: read as "length unknown".
+MAX_PLANNED_DAYS = 36_525.0
+
+
 def planned_days(resource: dict[str, Any]) -> float | None:
     """The course the order describes: its timing bounds, else expected supply × fills."""
+    days = _planned_days(resource)
+    return days if days is not None and 0 < days <= MAX_PLANNED_DAYS else None
+
+
+def _planned_days(resource: dict[str, Any]) -> float | None:
     for dosage in as_list(resource.get("dosageInstruction")):
         repeat = as_dict(as_dict(as_dict(dosage).get("timing")).get("repeat"))
         if "boundsDuration" in repeat:

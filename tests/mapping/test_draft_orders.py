@@ -66,6 +66,10 @@ def test_planned_days_prefer_the_timing_bounds_then_supply_times_fills() -> None
     order["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"] = bounds
     assert planned_days(order) == 90
     assert planned_days(draft_medication(PID, "y", "prednisone 5 MG")) is None
+    # found by the HTTP fuzzer: an absurd supply is "length unknown", never an overflow
+    absurd = draft_medication(PID, "z", "prednisone 5 MG", supply_days=1)
+    absurd["dispenseRequest"]["expectedSupplyDuration"]["value"] = 1e308
+    assert planned_days(absurd) is None
 
 
 def test_unreadable_drafts_are_named_with_the_reason() -> None:

@@ -116,6 +116,11 @@ BAD_CONTEXTS = [
         lambda c: c["draftOrders"]["entry"][0]["resource"].update(resourceType="Observation"),
         "context.draftOrders.entry[0].resource.resourceType",
     ),
+    (  # found by the HTTP fuzzer: an unhashable resourceType was a 500
+        "order-select",
+        lambda c: c["draftOrders"]["entry"][0]["resource"].update(resourceType=[]),
+        "context.draftOrders.entry[0].resource.resourceType",
+    ),
     (
         "order-sign",
         lambda c: c["draftOrders"]["entry"][0]["resource"].pop("id"),
