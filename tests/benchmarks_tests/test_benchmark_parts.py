@@ -190,3 +190,29 @@ def test_report_renders_every_target() -> None:
     assert verdicts["typical patient p99 < 20 ms in-process"] == "PASS"
     assert verdicts["10,000-Observation patient within 3× the JSON floor"] == "PASS"
     assert "cost linear in patient size" in verdicts
+
+
+def test_the_every_rule_silent_app_logs_cards_and_returns_none(tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from benchmarks.inprocess import make_app, measure_workload, silent_rules_file
+    from benchmarks.workloads import generated_workload
+    from cds_service.store.models import issued_cards
+
+    workload = generated_workload(20)
+    hook = "/cds-services/osteopenia-management"
+    plain = make_app(tmp_path / "plain").test_client()
+    shown = plain.post(hook, data=workload.body, content_type="application/json").get_json()
+    assert shown["cards"], "the workload has something to say"
+    silent_app = make_app(tmp_path / "silent", silent_rules_file(tmp_path))
+    answer = silent_app.test_client().post(
+        hook, data=workload.body, content_type="application/json"
+    )
+    assert answer.get_json() == {"cards": []}
+    silent_app.extensions["card_log"].flush()
+    with silent_app.extensions["store"].engine.connect() as conn:
+        dispositions = conn.execute(select(issued_cards.c.disposition)).scalars().all()
+    assert dispositions and set(dispositions) == {"silent"}
+    result = measure_workload(silent_app, workload, budget_s=0.05, label="silent")
+    assert result.to_json()["workload"] == "silent"
+    silent_app.extensions["store"].close()
