@@ -32,6 +32,8 @@ EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4).status == 200 else 1)"]
 
-# The config module checks every bind address before listening (cds_service/gunicorn_conf.py);
-# the service writes its own JSON access log line per request, so gunicorn's is not enabled.
-CMD ["gunicorn", "--config", "python:cds_service.gunicorn_conf", "--workers", "2", "--bind", "0.0.0.0:8080", "cds_service.app:create_app()"]
+# The config module (cds_service/gunicorn_conf.py) holds the worker model (2 gthread workers,
+# 16 threads each) shared with `osteopenia-cds serve`, and checks every bind address before
+# listening; the service writes its own JSON access log line per request, so gunicorn's is
+# not enabled. More workers or threads: GUNICORN_CMD_ARGS="--workers 4 --threads 32".
+CMD ["gunicorn", "--config", "python:cds_service.gunicorn_conf", "--bind", "0.0.0.0:8080", "cds_service.app:create_app()"]

@@ -214,7 +214,7 @@ def render(raw: dict[str, Any]) -> str:
         gunicorn = settings["gunicorn"]
         lines += [
             "",
-            f"HTTP: {settings['http_clients']} client processes, {settings['http_seconds']:.0f} s "
+            f"HTTP (wrk): {settings['http_clients']} connections, {settings['http_seconds']:.0f} s "
             f"per run; gunicorn {' '.join(gunicorn['args'])} (from {gunicorn['from']}); "
             "HealthChain under uvicorn --workers 2 (uvloop, httptools)",
         ]
@@ -232,6 +232,10 @@ def render(raw: dict[str, Any]) -> str:
                 ]
             )
         lines += _table(["server", "Obs", "request", "req/s", "p50 ms", "p99 ms", "errors"], rows)
+    if raw.get("isolation"):
+        from benchmarks.isolation import render as render_isolation
+
+        lines += ["", *render_isolation(raw["isolation"])]
     for name, why in raw.get("skipped", {}).items():
         lines.append(f"skipped {name}: {why}")
 

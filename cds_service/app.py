@@ -8,6 +8,7 @@ from flask import Flask
 
 from cds_service import cors, errors, governance, openapi, request_log, security, store
 from cds_service.discovery import bp as discovery_bp
+from cds_service.fetch_slots import FetchSlots
 from cds_service.fhir_client import FhirClient
 from cds_service.health import bp as health_bp
 from cds_service.hooks import bp as hooks_bp
@@ -30,6 +31,11 @@ def create_app(settings: Settings | None = None, *, engine: Any | None = None) -
     app.extensions["cds_settings"] = settings
     app.extensions["cds_engine"] = engine if engine is not None else build_engine(settings)
     app.extensions["fhir_client"] = FhirClient(settings)
+    app.extensions["fetch_slots"] = FetchSlots(
+        settings.data_dir / "fetch-slots",
+        per_server=settings.fetch_max_per_server,
+        total=settings.fetch_max_total,
+    )
     app.extensions.setdefault("readiness", [])
     governance.init_app(app, settings)  # the rules file is checked before anything opens
 

@@ -28,11 +28,17 @@ def _fail(message: str, code: int = EXIT_ERROR) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from cds_service.app import create_app
     from cds_service.security import check_startup_safety
 
     settings = Settings.from_env()
-    check_startup_safety(settings, args.host)
+    check_startup_safety(settings, args.host)  # before anything listens or forks
+    if not args.dev:
+        from cds_service import server
+
+        server.run(args.host, args.port, workers=args.workers, threads=args.threads)
+        return EXIT_OK
+    from cds_service.app import create_app
+
     app = create_app(settings)
     gc_tuning.settle_after_startup()
     app.run(host=args.host, port=args.port, threaded=True, debug=False, use_reloader=False)
@@ -117,6 +123,34 @@ def _evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _add_server_options(serve: argparse.ArgumentParser) -> None:
+    # Defaults: those of cds_service/gunicorn_conf.py, which the Docker image runs too.
+    serve.add_argument(
+        "--workers", type=_positive, default=None, help="gunicorn worker processes (default 2)"
+    )
+    serve.add_argument(
+        "--threads",
+        type=_positive,
+        default=None,
+        help="threads per worker, each serving one call at a time (default 16)",
+    )
+    serve.add_argument(
+        "--dev",
+        action="store_true",
+        help="Flask's development server instead (one process; not for deployment)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="osteopenia-cds", description="CDS Hooks 2.0.1 service for osteopenia management."
@@ -126,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the CDS Hooks endpoints over HTTP")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    _add_server_options(serve)
     serve.set_defaults(handler=_serve)
 
     evaluate = commands.add_parser(

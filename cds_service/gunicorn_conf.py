@@ -20,6 +20,15 @@ from cds_service.settings import ConfigurationError, Settings
 
 security.mark_gunicorn_bind_gate()
 
+# The worker model (see README, "Staying up"): threads, so a hook call waiting on a FHIR server
+# that never answers holds one thread, not a whole worker. Command-line options override these.
+worker_class = "gthread"
+workers = 2
+threads = 16
+# gunicorn's runtime control socket (one path per user, shared by every instance on the host)
+# is not used by the service; without it two instances cannot collide or be steered.
+control_socket_disable = True
+
 
 def bind_host(address: str) -> str:
     """The host part of a gunicorn bind address. Unix sockets and inherited file descriptors
@@ -44,6 +53,33 @@ def on_starting(server: Any) -> None:
         server.log.error(message)
         print(message, file=sys.stderr)
         raise SystemExit(2) from None
+    warning = isolation_warning(server.cfg, settings)
+    if warning:
+        server.log.warning(warning)
+
+
+def isolation_warning(cfg: Any, settings: Settings) -> str | None:
+    """Why these settings let calls waiting on slow FHIR servers block the others, or None.
+
+    Fall-back fetches are capped host-wide (CDS_FETCH_MAX_TOTAL); gunicorn may hand all of
+    them to one worker, so a worker needs more threads than that cap to keep serving. With
+    sync workers each fetch holds a whole process.
+    """
+    cap = settings.fetch_max_total
+    worker_class = getattr(cfg, "worker_class_str", None)
+    if worker_class == "gthread" and cfg.threads <= cap:
+        return (
+            f"CDS_FETCH_MAX_TOTAL ({cap}) is not below the threads per worker "
+            f"({cfg.threads}): fall-back fetches waiting on a slow FHIR server can hold every "
+            "thread of a worker"
+        )
+    if worker_class == "sync" and cfg.workers <= cap:
+        return (
+            f"sync workers: CDS_FETCH_MAX_TOTAL ({cap}) is not below the workers "
+            f"({cfg.workers}): fall-back fetches waiting on a slow FHIR server can hold every "
+            "worker (use the default gthread workers)"
+        )
+    return None
 
 
 def post_worker_init(worker: Any) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +15,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from cds_service import security
 from cds_service.discovery import ServiceDefinition, find_service, services_with_id
 from cds_service.errors import Issue, ServiceError
+from cds_service.fetch_slots import FetchCapReached, FetchSlots
 from cds_service.fhir_client import FhirClient
 from cds_service.hook_request import HookRequest, parse_json_body, validate_hook_request
 from cds_service.prefetch import PrefetchUnavailable, plan_prefetch, resolve_prefetch
@@ -84,42 +87,63 @@ def _service_for(service_id: str, data: dict[str, Any]) -> ServiceDefinition:
     return service
 
 
+@dataclass
+class PrefetchUnavailableError(ServiceError):
+    """412: prefetch keys neither supplied nor fetched; ``failures`` says why, per key."""
+
+    failures: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, failures: dict[str, str], reason: str) -> PrefetchUnavailableError:
+        issues = [
+            Issue(
+                f"Prefetch {key!r} is missing and could not be fetched: {why}.",
+                "incomplete",
+                f"prefetch.{key}",
+            )
+            for key, why in sorted(failures.items())
+        ]
+        return cls(412, issues, reason, failures)
+
+
 def complete_prefetch(
     service: ServiceDefinition,
     hook_request: HookRequest,
     settings: Settings,
     client: FhirClient,
+    slots: FetchSlots | None = None,
 ) -> dict[str, Any]:
-    """The prefetch of the request, completed from its fhirServer; ServiceError 412 if not."""
+    """The prefetch of the request, completed from its fhirServer; 412 if not.
+
+    With ``slots``, a fall-back fetch runs only in a free slot of the fetch caps; over the cap
+    the call is refused at once rather than queued behind a FHIR server that may never answer.
+    """
     plan = plan_prefetch(service.prefetch, hook_request.prefetch)
     refusal = None
-    if plan.to_fetch and hook_request.fhir_server is not None:
-        refusal = fhir_server_refusal(hook_request.fhir_server, settings)
+    fhir_server = hook_request.fhir_server
+    if plan.to_fetch and fhir_server is not None:
+        refusal = fhir_server_refusal(fhir_server, settings)
     auth = hook_request.fhir_authorization
+    held = contextlib.nullcontext()
+    if slots is not None and plan.to_fetch and fhir_server is not None and refusal is None:
+        held = slots.hold(fhir_server)
     try:
-        return resolve_prefetch(
-            plan,
-            context=hook_request.context,
-            fhir_server=hook_request.fhir_server,
-            access_token=auth.access_token if auth else None,
-            client=client,
-            deadline_seconds=settings.fetch_deadline_seconds,
-            max_bytes=settings.fhir_max_response_bytes,
-            refusal=refusal,
-        )
+        with held:
+            return resolve_prefetch(
+                plan,
+                context=hook_request.context,
+                fhir_server=fhir_server,
+                access_token=auth.access_token if auth else None,
+                client=client,
+                deadline_seconds=settings.fetch_deadline_seconds,
+                max_bytes=settings.fhir_max_response_bytes,
+                refusal=refusal,
+            )
+    except FetchCapReached as exc:
+        failures = {key: exc.reason for key in plan.to_fetch}
+        raise PrefetchUnavailableError.of(failures, "fetch_cap_reached") from None
     except PrefetchUnavailable as exc:
-        raise ServiceError(
-            412,
-            [
-                Issue(
-                    f"Prefetch {key!r} is missing and could not be fetched: {why}.",
-                    "incomplete",
-                    f"prefetch.{key}",
-                )
-                for key, why in sorted(exc.failures.items())
-            ],
-            reason="prefetch_unavailable",
-        ) from None
+        raise PrefetchUnavailableError.of(exc.failures, "prefetch_unavailable") from None
 
 
 @bp.post("/cds-services/<service_id>")
@@ -140,15 +164,23 @@ def call_service(service_id: str) -> Response:
     service = _service_for(service_id, data)
     hook_request = validate_hook_request(data, _settings())
 
+    if hook_request.fhir_server is not None:
+        fields["fhirServer"] = hook_request.fhir_server[:200]
     try:
         prefetch = complete_prefetch(
-            service, hook_request, _settings(), current_app.extensions["fhir_client"]
+            service,
+            hook_request,
+            _settings(),
+            current_app.extensions["fhir_client"],
+            current_app.extensions.get("fetch_slots"),
         )
-    except ServiceError as exc:
-        if exc.status == 412:
-            fields["prefetchMissing"] = [
-                i.expression.removeprefix("prefetch.") for i in exc.issues if i.expression
-            ]
+    except PrefetchUnavailableError as exc:
+        fields["prefetchMissing"] = sorted(exc.failures)
+        # Grouped by reason: a stalled server gives every key the same one.
+        by_reason: dict[str, list[str]] = {}
+        for key, why in sorted(exc.failures.items()):
+            by_reason.setdefault(why, []).append(key)
+        fields["fetchFailures"] = by_reason
         raise
     now = current_app.extensions["governance"].clock()
     if hook_request.draft_orders is None:

@@ -24,6 +24,8 @@ LOGGED_FIELDS = (
     "cards",
     "reason",
     "prefetchMissing",
+    "fetchFailures",  # why the fall-back fetch did not get them → prefetch keys
+    "fhirServer",
     "iss",
     "tenant",
     "draftsNotChecked",  # order hooks: drafts the checks could not read, and why

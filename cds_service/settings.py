@@ -79,6 +79,9 @@ class Settings:
     fhir_max_pages: int = 20
     fhir_max_response_bytes: int = 20 * 1024 * 1024  # all answers of one hook call together
     fhir_servers: tuple[str, ...] = ()  # allow-list when authentication is off
+    # Hook calls fetching at once, host-wide: from one FHIR server, and from all together.
+    fetch_max_per_server: int = 4
+    fetch_max_total: int = 8
 
     # CORS
     cors_origins: tuple[str, ...] = ("*",)
@@ -149,6 +152,10 @@ class Settings:
                 env, "CDS_FHIR_MAX_RESPONSE_BYTES", defaults.fhir_max_response_bytes, 1024
             ),
             fhir_servers=tuple(u.rstrip("/") for u in _list(env, "CDS_FHIR_SERVERS")),
+            fetch_max_per_server=_int(
+                env, "CDS_FETCH_MAX_PER_SERVER", defaults.fetch_max_per_server, 1
+            ),
+            fetch_max_total=_int(env, "CDS_FETCH_MAX_TOTAL", defaults.fetch_max_total, 1),
             cors_origins=_list(env, "CDS_CORS_ORIGINS", ("*",)),
             trusted_issuers_file=Path(issuers) if issuers else None,
             jwt_algorithms=_list(env, "CDS_JWT_ALGORITHMS", ("ES384", "RS384")),

@@ -19,8 +19,9 @@ from .access import as_dict, as_list, as_number, codings, concept_display, statu
 from .bundle import build_draft_pool
 from .context import Context
 from .dates import parse_date, period_dates
-from .facts import DrugClass, MatchedBy
-from .medications import duration_days, match_medication
+from .facts import DrugClass, GlucocorticoidDose, MatchedBy
+from .glucocorticoid_dose import read_dose
+from .medications import duration_days, match_medication, product_texts
 from .notes import Notes
 
 
@@ -36,9 +37,10 @@ class DraftOrder:
     ingredient: str | None = None
     matched_by: MatchedBy | None = None
     is_dxa: bool = False
+    is_kidney_labs: bool = False  # a creatinine / eGFR / basic metabolic panel order
     # How long the order is meant to run (timing bounds, else supply × fills); None: unknown
     planned_days: float | None = None
-    resource: dict[str, Any] | None = None  # the draft itself, for readers of dose and route
+    dose: GlucocorticoidDose | None = None  # glucocorticoids: the daily dose, as for the record
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,18 @@ def planned_days(resource: dict[str, Any]) -> float | None:
     return days * fills
 
 
+# Kidney function orders: the eGFR and creatinine codes the kidney mapping reads, and the basic
+# metabolic panel (LOINC 51990-0) of the service's own kidney lab draft.
+_KIDNEY_LAB_CODES = codes.EGFR | codes.CREATININE | {"51990-0"}
+
+
+def _is_kidney_labs(resource: dict[str, Any]) -> bool:
+    return any(
+        system == codes.LOINC and code in _KIDNEY_LAB_CODES
+        for system, code, _ in codings(resource.get("code"))
+    )
+
+
 def _dxa_display(resource: dict[str, Any]) -> str | None:
     for system, code, display in codings(resource.get("code")):
         if (system, code) in codes.DXA_EVENT_CODES:
@@ -94,6 +108,11 @@ def _read(resource: dict[str, Any], ctx: Context) -> DraftOrder | UnreadDraft:
         match = match_medication(resource, ctx)
         if match is None:
             return UnreadDraft(reference, "no medication code or name the checks know")
+        dose = None
+        if match.drug_class is DrugClass.GLUCOCORTICOID:
+            dose = read_dose(resource, match.ingredient, product_texts(resource, ctx))
+            if not dose.readable:
+                return UnreadDraft(reference, f"glucocorticoid dose not readable ({dose.how})")
         return DraftOrder(
             reference=reference,
             resource_type=rtype,
@@ -103,14 +122,18 @@ def _read(resource: dict[str, Any], ctx: Context) -> DraftOrder | UnreadDraft:
             ingredient=match.ingredient,
             matched_by=match.matched_by,
             planned_days=planned_days(resource),
-            resource=resource,
+            dose=dose,
         )
     if rtype == "ServiceRequest":
+        name = concept_display(resource.get("code"))
+        if _is_kidney_labs(resource):
+            return DraftOrder(
+                reference, rtype, name or "kidney labs", authored, is_kidney_labs=True
+            )
         display = _dxa_display(resource)
         if display is None:
             return UnreadDraft(reference, "not a service the checks know")
-        name = concept_display(resource.get("code")) or display
-        return DraftOrder(reference, rtype, name, authored, is_dxa=True, resource=resource)
+        return DraftOrder(reference, rtype, name or display, authored, is_dxa=True)
     return UnreadDraft(reference, f"{rtype} is not checked")
 
 

@@ -24,6 +24,7 @@ _MG = {"mg": 1.0, "milligram": 1.0, "milligrams": 1.0, "g": 1000.0, "ug": 0.001,
 _UNITS_OF_PRODUCT = {
     "tab", "tabs", "tablet", "tablets", "{tbl}", "{tablet}", "{tablets}", "tbl", "1", "{tab}",
     "cap", "caps", "capsule", "capsules", "{capsule}", "{cap}",
+    "pill", "pills", "{pill}",  # the CDS Hooks sandbox's order form
 }  # fmt: skip
 _ML = {"ml", "milliliter", "millilitre"}
 _STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*mg\b(?!\s*/)", re.IGNORECASE)

@@ -224,7 +224,7 @@ def _administrations_decide(periods: list[TherapyPeriod], ctx: Context) -> list[
     return kept
 
 
-def _product_texts(resource: dict[str, Any], ctx: Context) -> list[str]:
+def product_texts(resource: dict[str, Any], ctx: Context) -> list[str]:
     concepts, _ = _concepts(resource, ctx)
     return [t for concept in concepts for t in concept_texts(concept)]
 
@@ -261,7 +261,7 @@ def map_medications(ctx: Context) -> list[TherapyEpisode]:
                 continue
             dose = None
             if match.drug_class is DrugClass.GLUCOCORTICOID:
-                dose = read_dose(resource, match.ingredient, _product_texts(resource, ctx))
+                dose = read_dose(resource, match.ingredient, product_texts(resource, ctx))
             item = TherapyPeriod(
                 start,
                 end,
@@ -293,4 +293,4 @@ def map_medications(ctx: Context) -> list[TherapyEpisode]:
     return result
 
 
-__all__ = ["duration_days", "map_medications", "match_medication"]
+__all__ = ["duration_days", "map_medications", "match_medication", "product_texts"]

@@ -45,7 +45,9 @@ def render(th: Thresholds | None = None) -> str:
             "",
             f"- **Speaks when:** {rule['speaks'].format(**values)}",
             f"- **Offers:** {rule['offers'].format(**values)}",
-            "- **Sources:** " + "; ".join(refs[key].short_form for key in rule["sources"]),
+            "- **Sources:** "
+            + "; ".join(refs[key].short_form.rstrip(".") for key in rule["sources"])
+            + ".",
             "",
         ]
     lines += ["## References and how each was checked", ""]

@@ -49,7 +49,9 @@ def _menopause(facts: PatientFacts, as_of: date) -> Diagnosis | None:
     found = [
         d
         for d in facts.diagnoses
-        if d.kind is DiagnosisKind.MENOPAUSE and (d.source.date is None or d.source.date <= as_of)
+        # primary ovarian insufficiency (E28.39) is a menopause too, if not in the value set
+        if d.kind in (DiagnosisKind.MENOPAUSE, DiagnosisKind.PREMATURE_MENOPAUSE)
+        and (d.source.date is None or d.source.date <= as_of)
     ]
     return found[0] if found else None
 

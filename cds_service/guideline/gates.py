@@ -183,8 +183,8 @@ def _diagnosis_evidence(d: Diagnosis) -> Evidence:
 
 
 CKD_MBD = (
-    "evaluate for CKD–mineral and bone disorder (calcium, phosphate, PTH, alkaline "
-    "phosphatase, 25(OH)D) and refer to nephrology or a bone specialist before any "
+    "evaluate for CKD–mineral and bone disorder with calcium, phosphate, PTH, alkaline "
+    "phosphatase and 25(OH)D, and refer to nephrology or a bone specialist before any "
     "antiresorptive {{KDIGO2017}}"
 )
 
@@ -374,9 +374,9 @@ def vitamin_d_finding(a: Assessment, drug: Drug) -> Finding | None:
         False,
         f"25(OH)D {result_text(level)} on {wording.day(level.source.date)} is below "
         f"{wording.number(th.vitamin_d_severe_ng_ml)} ng/mL",
-        f"replete vitamin D first and start treatment once repletion is under way (recheck "
+        f"replete vitamin D first and start treatment once repletion is under way: recheck "
         f"25(OH)D and start in {th.vitamin_d_repletion_start_weeks_min}–"
-        f"{th.vitamin_d_repletion_start_weeks_max} weeks)",
+        f"{th.vitamin_d_repletion_start_weeks_max} weeks",
         (
             Evidence(
                 "25-hydroxyvitamin D", result_text(level), level.source.date, level.source.reference

@@ -38,7 +38,14 @@ from .glucocorticoid_course import (
     current_course,
     high_dose_days,
 )
-from .recommendation import Evidence, Indicator, OrderKind, Recommendation, SelectionBehavior
+from .recommendation import (
+    Evidence,
+    Indicator,
+    OrderKind,
+    Reason,
+    Recommendation,
+    SelectionBehavior,
+)
 from .therapy import current_episodes
 
 DRUGS = (OrderKind.ALENDRONATE, OrderKind.RISEDRONATE)
@@ -52,6 +59,7 @@ class _Card:
     orders: list[OrderKind]
     treat: bool = False
     references: tuple[str, ...] = ()
+    reason: Reason | None = None  # the DXA draft's reasonCode
 
 
 def _lowest_t(a: Assessment) -> float | None:
@@ -92,7 +100,7 @@ def _adjusted_frax(a: Assessment, mg: float | None) -> tuple[float | None, float
     adjust = mg is not None and mg > th.glucocorticoid_frax_adjust_mg
     mof_value = None if mof is None else mof.percent * (1.15 if adjust else 1.0)
     hip_value = None if hip is None else hip.percent * (1.2 if adjust else 1.0)
-    note = " (adjusted for the dose: MOF × 1.15, hip × 1.2)" if adjust else ""
+    note = ", adjusted for the dose: MOF × 1.15, hip × 1.2" if adjust else ""
     return mof_value, hip_value, note
 
 
@@ -196,7 +204,8 @@ def _glucocorticoid(a: Assessment, card: _Card) -> None:
             "or since (draft offered)."
         )
         card.orders.append(OrderKind.DXA)
-        card.summary[first] += ": DXA"
+        card.summary[first] += ": DXA with VFA"
+        card.reason = Reason(f"Glucocorticoid therapy since {wording.day(course.start)} (ACR 2022)")
     if young:
         z = _lowest_z(a)
         if _prior_fracture(a) or (z is not None and z <= -3.0):
@@ -305,6 +314,9 @@ def _cancer(a: Assessment, card: _Card, therapy: TherapyEpisode) -> None:
     )
     if dxa_due and OrderKind.DXA not in card.orders:
         card.orders.append(OrderKind.DXA)
+        card.reason = card.reason or Reason(
+            f"Baseline DXA on {therapy.drug_class.value} since {wording.day(start)} ({source})"
+        )
     if treat:
         card.treat = True
         card.summary[-1] += ": treat"
@@ -376,4 +388,5 @@ def medication_bone_loss(a: Assessment) -> Recommendation | None:
         orders=tuple(orders),
         companion_orders=companions,
         selection_behavior=SelectionBehavior.ANY if orders else None,
+        reason=card.reason,
     )

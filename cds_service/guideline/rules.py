@@ -17,15 +17,17 @@ from .frax_assessment import fracture_risk_not_assessed
 from .medication_bone_loss import medication_bone_loss
 from .monitoring import dxa_monitoring
 from .prematurity import osteopenia_of_prematurity
-from .recommendation import Indicator, Recommendation
+from .recommendation import Indicator, OrderKind, Recommendation
 from .screening import osteoporosis_screening
+from .secondary_causes import secondary_cause_card
 from .thresholds import Thresholds
 from .treatment import treatment_indicated
 from .vitamin_d import vitamin_d_card
 
 
 def _z_score(a: Assessment) -> Recommendation | None:
-    return z_score_card(a.facts, a.as_of, a.thresholds, a.eligibility)
+    """R1: the Z-score card under 50; from 50 the secondary-cause card when R4 is silent."""
+    return z_score_card(a.facts, a.as_of, a.thresholds, a.eligibility) or secondary_cause_card(a)
 
 
 RULES: tuple[Callable[[Assessment], Recommendation | None], ...] = (
@@ -50,19 +52,28 @@ def _structural(line: str) -> bool:
 
 def shape_response(recommendations: list[Recommendation]) -> list[Recommendation]:
     """One response, read as a whole (clinical-spec §0.4): warnings first, the "Always"
-    paragraph on the first card that carries it only, and no advice line twice: a line
-    already shown on an earlier card is left out of the later one."""
+    paragraph on the first card that carries it only, and nothing twice: an advice line or a
+    draft order already on an earlier card is left out of the later one."""
     ordered = sorted(recommendations, key=lambda r: r.indicator is not Indicator.WARNING)
     shown: set[str] = set()
+    offered: set[OrderKind] = set()
     always_given = False
     shaped: list[Recommendation] = []
     for rec in ordered:
         advice = tuple(line for line in rec.advice if _structural(line) or line not in shown)
         shown.update(line for line in advice if not _structural(line))
+        orders = tuple(kind for kind in rec.orders if kind not in offered)
+        offered.update(orders)
         lifelong = rec.lifelong_note and not always_given
         always_given = always_given or lifelong
-        if advice != rec.advice or lifelong != rec.lifelong_note:
-            rec = dataclasses.replace(rec, advice=advice, lifelong_note=lifelong)
+        if (advice, orders, lifelong) != (rec.advice, rec.orders, rec.lifelong_note):
+            rec = dataclasses.replace(
+                rec,
+                advice=advice,
+                orders=orders,
+                selection_behavior=rec.selection_behavior if orders else None,
+                lifelong_note=lifelong,
+            )
         shaped.append(rec)
     return shaped
 

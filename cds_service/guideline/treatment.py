@@ -353,6 +353,11 @@ def treatment_indicated(a: Assessment) -> Recommendation | None:
         # the referral is the main action; one oral bisphosphonate may start meanwhile
         orders: tuple[OrderKind, ...] = (OrderKind.REFERRAL, *gated.orders)
         behavior = SelectionBehavior.ANY
+    elif poi is not None:
+        # hormone therapy comes first; a bisphosphonate is a specialist's choice in a woman
+        # who may still conceive, not a one-click draft
+        orders = ()
+        behavior = SelectionBehavior.AT_MOST_ONE
     else:
         orders = gated.orders
         behavior = SelectionBehavior.AT_MOST_ONE

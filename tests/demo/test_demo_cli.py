@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
 from tests.support.demo import SANDBOX_ISSUER, sandbox_url, write_issuer_file
+from tests.support.demo_fixtures import DEMO_PATIENTS
 from tests.support.fhir_server import node_executable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -151,6 +152,17 @@ def test_demo_serves_every_patient_with_the_sandbox_issuer_and_stops_on_ctrl_c(
     assert answer.status_code == 200, answer.text
     rules = sorted(c["extension"]["urn:osteopenia-cds:rule"] for c in answer.json()["cards"])
     assert rules == ["R2", "R3", "R4"]
+    # Every demo patient through HTTP and the fall-back fetch from the FHIR server (its labs
+    # and MedicationAdministration searches included) gets the cards of its rules.
+    for patient in DEMO_PATIENTS:
+        hook = {**hook, "hookInstance": str(uuid.uuid4())}
+        hook["context"] = {"patientId": patient.patient_id, "userId": "Practitioner/demo"}
+        headers = {"Authorization": f"Bearer {_token(signing_key, service_url)}"}  # fresh jti
+        answer = requests.post(service_url, json=hook, headers=headers, timeout=30)
+        assert answer.status_code == 200, (patient.patient_id, answer.text)
+        cards = answer.json()["cards"]
+        rules = sorted(c["extension"]["urn:osteopenia-cds:rule"] for c in cards)
+        assert rules == sorted(patient.rules), (patient.patient_id, cards)
 
     fhir_port = urlsplit(fhir_url).port
     demo.process.send_signal(signal.SIGINT)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cds_service.guideline import clinical_summary
+from cds_service.guideline.order_checks import ORDER_CHECKS
 from cds_service.guideline.references import catalogue
 from cds_service.guideline.rules import RULES
 
@@ -19,7 +20,7 @@ def test_clinical_summary_doc_is_current() -> None:
 
 def test_clinical_summary_covers_every_rule_and_cites_listed_sources() -> None:
     text = clinical_summary.render()
-    assert len(RULES) == 11  # R0-R10, beside the order checks O1-O7
+    assert len(RULES) == 11 and len(ORDER_CHECKS) == 7
     assert len(catalogue().rule_titles) == 11 + 7
     for rule_id, title in catalogue().rule_titles.items():
         assert f"## {rule_id}. {title}" in text

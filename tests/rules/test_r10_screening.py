@@ -104,3 +104,20 @@ def test_r10_glucocorticoids_count_from_90_days(run: Run, days: int, factor: boo
     steroid = fb.medication_statement(pid, "8640", "prednisone", start, AS_OF)
     cards = run(fb.prefetch(woman(pid, 58), steroid), pid)
     assert ("R10" in cards) is factor
+
+
+def test_r10_and_another_rule_never_both_draft_a_dxa(run: Run) -> None:
+    """A woman of 70 on prednisone 10 mg for six months, no DXA: R8 (ACR 2022) and R10 both
+    call for a scan; the response carries one DXA draft."""
+    pid = "r10-with-r8"
+    steroid = fb.medication_statement(pid, "8640", "prednisone", AS_OF - timedelta(days=180))
+    cards = run(fb.prefetch(woman(pid, 70), steroid), pid)
+    dxa_drafts = [
+        s
+        for card in cards.values()
+        for s in card.get("suggestions", [])
+        if s["actions"][0]["resource"]["resourceType"] == "ServiceRequest"
+        and s["actions"][0]["resource"]["code"]["coding"][0]["code"] == "77080"
+    ]
+    assert {"R8", "R10"} <= set(cards)
+    assert len(dxa_drafts) == 1

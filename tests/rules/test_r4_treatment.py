@@ -148,3 +148,43 @@ def test_r4_after_stopped_denosumab_says_transition(run: Run) -> None:
     )
     assert "transition after denosumab" in cards["R4"]["detail"]
     assert "R7" not in cards
+
+
+@pytest.mark.parametrize(("code", "display"), [
+    ("E28.310", "Symptomatic premature menopause"),
+    ("E28.39", "Other primary ovarian failure"),
+])  # fmt: skip
+def test_r4_premature_menopause_hormone_therapy_first(run: Run, code: str, display: str) -> None:
+    """A woman of 42 with premature menopause or POI and osteoporosis: hormone therapy until
+    about the average age of menopause comes first (ESHRE/ASRM/IMS 2024; NAMS 2022), so no
+    one-click bisphosphonate."""
+    pid = f"r4-poi-{code}".replace(".", "-")
+    cards = run(
+        fb.prefetch(
+            woman(pid, 42),
+            fb.condition(pid, fb.ICD10, code, display, months_ago(60)),
+            fb.t_score(pid, "lumbar spine", -2.6, LAST_MONTH),
+            fb.vitamin_d(pid, 32, LAST_MONTH),
+        ),
+        pid,
+    )
+    card = cards["R4"]
+    assert "hormone therapy first" in card["summary"]
+    assert card["detail"].index("hormone therapy until about the average age") < card[
+        "detail"
+    ].index("Criteria met")
+    assert "suggestions" not in card
+
+
+def test_r4_premature_menopause_path_not_from_50(run: Run) -> None:
+    pid = "r4-poi-52"
+    cards = run(
+        fb.prefetch(
+            woman(pid, 52),
+            fb.condition(pid, fb.ICD10, "E28.310", "Symptomatic premature menopause", None),
+            fb.t_score(pid, "lumbar spine", -2.6, LAST_MONTH),
+            fb.vitamin_d(pid, 32, LAST_MONTH),
+        ),
+        pid,
+    )
+    assert "hormone therapy" not in cards["R4"]["summary"]

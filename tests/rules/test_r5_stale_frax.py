@@ -41,3 +41,28 @@ def test_r5_silent_without_a_dxa(run: Run) -> None:
         pid,
     )
     assert "R5" not in cards and "R6" in cards
+
+
+def test_r5_silent_when_r8_has_decided_on_treatment(run: Run) -> None:
+    """Prednisone 10 mg/day for 9 months and T −1.4: ACR 2022 moderate risk, R8 offers the
+    bisphosphonate; R5's "calculate FRAX to decide on treatment" would contradict it."""
+    pid = "r5-after-r8"
+    steroid = fb.medication_request(
+        pid,
+        "8640",
+        "prednisone",
+        add_months(AS_OF, -9),
+        dosageInstruction=[{"text": "10 mg daily"}],
+    )
+    cards = run(
+        fb.prefetch(
+            woman(pid, 66),
+            fb.t_score(pid, "femur", -1.4, add_months(AS_OF, -11)),
+            fb.vitamin_d(pid, 32, LAST_MONTH),
+            steroid,
+        ),
+        pid,
+    )
+    assert "R8" in cards and "R5" not in cards
+    drafts = [s["label"] for s in cards["R8"].get("suggestions", [])]
+    assert any("alendronate" in label.lower() for label in drafts)

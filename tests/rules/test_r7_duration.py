@@ -139,3 +139,84 @@ def test_r7_denosumab_current_or_followed_by_bisphosphonate_is_quiet(run: Run) -
         pid,
     )
     assert "R7" not in cards
+
+
+def _given(pid: str, code: str, display: str, when, n: int = 1) -> dict:
+    return {
+        "resourceType": "MedicationAdministration",
+        "id": f"{pid}-given-{n}",
+        "status": "completed",
+        "medicationCodeableConcept": {
+            "coding": [{"system": fb.RXNORM, "code": code, "display": display}]
+        },
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectiveDateTime": when.isoformat(),
+    }
+
+
+@pytest.mark.parametrize(("extra_days", "overdue"), [(-1, False), (0, False), (1, True)])
+def test_r7_denosumab_injection_7_months_boundary(run: Run, extra_days: int, overdue: bool) -> None:
+    """Overdue when the last injection (an administration) is more than 7 months old."""
+    pid = f"r7-dmab-7m-{extra_days}".replace("-", "m")
+    last = add_months(AS_OF, -7) - timedelta(days=extra_days)
+    cards = run(_base(pid, _given(pid, "993449", "denosumab", last)), pid)
+    assert ("R7" in cards) is overdue
+    if overdue:
+        assert cards["R7"]["indicator"] == "warning"
+        assert "last injection" in cards["R7"]["summary"]
+        assert "spine imaging" in cards["R7"]["detail"]
+        assert "R4" not in cards  # R7 carries the follow-on
+
+
+def test_r7_long_denosumab_course_prefers_zoledronic_acid(run: Run) -> None:
+    pid = "r7-dmab-long"
+    doses = [
+        _given(pid, "993449", "denosumab", add_months(AS_OF, -m), n=i)
+        for i, m in enumerate((44, 38, 32, 26, 20, 14, 8))
+    ]
+    card = run(_base(pid, *doses), pid)["R7"]
+    assert "zoledronic acid is the follow-on of choice" in card["detail"]
+
+
+def test_r7_anabolic_stopped_without_follow_on(run: Run) -> None:
+    pid = "r7-teriparatide"
+    stopped = fb.medication_statement(
+        pid, "110634", "teriparatide", months_ago(26), months_ago(3), "completed"
+    )
+    card = run(_base(pid, stopped), pid)["R7"]
+    assert card["indicator"] == "warning"
+    assert card["summary"].startswith("Teriparatide ended")
+    assert len(card["suggestions"]) == 2
+    pid = "r7-teriparatide-followed"
+    followed = fb.medication_request(pid, "46041", "alendronate", months_ago(2))
+    stopped = fb.medication_statement(
+        pid, "110634", "teriparatide", months_ago(26), months_ago(3), "completed"
+    )
+    assert "R7" not in run(_base(pid, stopped, followed), pid)
+
+
+def test_r7_fracture_on_therapy_warns(run: Run) -> None:
+    pid = "r7-fracture-on-therapy"
+    cards = run(
+        _base(
+            pid,
+            fb.medication_request(pid, "46041", "alendronate", months_ago(36)),
+            fb.condition(
+                pid, fb.ICD10, "S72.001A", "Fracture of neck of right femur", months_ago(2)
+            ),
+        ),
+        pid,
+    )
+    card = cards["R7"]
+    assert card["indicator"] == "warning"
+    assert "while on therapy" in card["summary"]
+    assert "adherence" in card["detail"]
+
+
+def test_r7_ten_years_of_oral_bisphosphonate_is_a_warning(run: Run) -> None:
+    pid = "r7-ten-years"
+    card = run(
+        _base(pid, fb.medication_request(pid, "46041", "alendronate", months_ago(121))), pid
+    )["R7"]
+    assert card["indicator"] == "warning"
+    assert "atypical femoral fracture" in card["detail"]

@@ -255,19 +255,21 @@ def test_real_gunicorn_without_the_gate_does_not_serve(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- the CLI
 
 
+@pytest.mark.parametrize("dev", [[], ["--dev"]], ids=["gunicorn", "dev"])
 def test_cli_serve_refuses_open_bind(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], dev: list[str]
 ) -> None:
     _clean_env(monkeypatch)
     started: list[Any] = []
     monkeypatch.setattr(Flask, "run", lambda self, **kw: started.append(kw))
-    assert cli.main(["serve", "--host", "0.0.0.0", "--port", "8080"]) == cli.EXIT_USAGE
+    monkeypatch.setattr("cds_service.server.run", lambda *a, **kw: started.append(kw))
+    assert cli.main(["serve", "--host", "0.0.0.0", "--port", "8080", *dev]) == cli.EXIT_USAGE
     assert started == []
     err = capsys.readouterr().err
     assert "refusing to listen on 0.0.0.0" in err
 
 
-def test_cli_serve_on_loopback_starts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_cli_serve_dev_starts_flask(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     _clean_env(monkeypatch)
     monkeypatch.setenv("CDS_DATA_DIR", str(tmp_path / "var"))
     from tests.security.conftest import StubEngine
@@ -275,7 +277,7 @@ def test_cli_serve_on_loopback_starts(monkeypatch: pytest.MonkeyPatch, tmp_path:
     monkeypatch.setattr("cds_service.app.build_engine", lambda settings: StubEngine())
     started: list[Any] = []
     monkeypatch.setattr(Flask, "run", lambda self, **kw: started.append(kw))
-    assert cli.main(["serve", "--host", "127.0.0.1", "--port", "8080"]) == cli.EXIT_OK
+    assert cli.main(["serve", "--host", "127.0.0.1", "--port", "8080", "--dev"]) == cli.EXIT_OK
     assert started and started[0]["host"] == "127.0.0.1"
 
 

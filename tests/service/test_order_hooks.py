@@ -23,6 +23,7 @@ from cds_service.discovery import find_service
 from cds_service.prefetch import is_valid_token, template_tokens
 from tests.rules import fhir_builders as fb
 from tests.rules.order_drafts import ALENDRONATE_SCD, draft_dxa, draft_medication, session
+from tests.rules.test_gates import egfr
 
 SELECT_URL = "/cds-services/osteopenia-order-select"
 SIGN_URL = "/cds-services/osteopenia-order-sign"
@@ -37,7 +38,7 @@ def _alendronate() -> dict[str, Any]:
 
 def _prefetch(*resources: dict[str, Any]) -> dict[str, Any]:
     patient = fb.patient(PID, date.fromisoformat("1954-03-01"), "female")
-    return fb.prefetch(patient, *resources)
+    return fb.prefetch(patient, egfr(PID, 72), *resources)
 
 
 ON_RALOXIFENE = fb.medication_statement(

@@ -66,7 +66,7 @@ DEMO_PATIENTS: tuple[DemoPatient, ...] = (
     ),
     DemoPatient(
         "demo-glucocorticoid",
-        ("R2", "R5", "R8"),
+        ("R2", "R8"),
         "woman, 58, postmenopausal, femoral neck T -1.4, prednisone for nine months",
     ),
     DemoPatient(
@@ -78,6 +78,59 @@ DEMO_PATIENTS: tuple[DemoPatient, ...] = (
         "demo-prematurity",
         ("R9",),
         "infant, 4 months, osteopenia of prematurity",
+    ),
+    # Version 2 (clinical-spec §0): the safety gates and the patients version 1 missed
+    DemoPatient(
+        "demo-kidney-egfr25",
+        ("R2", "R4"),
+        "woman, 74, lumbar spine T -2.9, eGFR 25 last month: treatment indicated but no "
+        "bisphosphonate draft; evaluate CKD-MBD and refer",
+    ),
+    DemoPatient(
+        "demo-zoledronic-given",
+        (),
+        "woman, 72, osteoporosis, zoledronic acid infusion given 7 months ago "
+        "(MedicationAdministration, no order): covered for a year, so no R4",
+    ),
+    DemoPatient(
+        "demo-vitamin-d-7",
+        ("R2", "R3"),
+        "woman, 66, osteopenia, 25(OH)D 7 ng/mL: repletion first (50,000 IU weekly for 8 "
+        "weeks) and the osteomalacia labs",
+    ),
+    DemoPatient(
+        "demo-prednisone-no-dxa",
+        ("R8",),
+        "woman, 47, prednisone 10 mg daily for four months, never a DXA: ACR 2022 card with a "
+        "DXA draft",
+    ),
+    DemoPatient(
+        "demo-hydrocortisone-replacement",
+        (),
+        "man, 59, Addison's disease on hydrocortisone 15 mg AM, 5 mg PM: replacement, no R8",
+    ),
+    DemoPatient(
+        "demo-denosumab-overdue",
+        ("R2", "R6", "R7"),
+        "woman, 75, seven denosumab injections, the last 9 months ago: overdue, with the "
+        "follow-on drafts (zoledronic acid preferred after 2.5 years)",
+    ),
+    DemoPatient(
+        "demo-premature-menopause",
+        ("R2", "R4"),
+        "woman, 42, premature menopause, lumbar spine T -2.6: hormone therapy first",
+    ),
+    DemoPatient(
+        "demo-oesophageal-stricture",
+        ("R2", "R4"),
+        "woman, 73, oesophageal stricture, lumbar spine T -2.8: no oral bisphosphonate; "
+        "zoledronic acid or denosumab instead",
+    ),
+    DemoPatient(
+        "demo-alendronate-ready",
+        ("R2", "R4"),
+        "woman, 71, lumbar spine T -2.9, eGFR 78, calcium and vitamin D normal: every gate "
+        "passes, alendronate or risedronate offered (the order checks start from here)",
     ),
     DemoPatient(
         "demo-nothing-to-say",

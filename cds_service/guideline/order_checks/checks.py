@@ -11,18 +11,24 @@ from fhir_mappings.facts import PatientFacts
 from ..assessment import assess
 from ..recommendation import Indicator, Recommendation
 from ..thresholds import Thresholds
+from .calcium_vitamin_d import calcium_and_vitamin_d
 from .cancer_therapy import cancer_therapy_bone_health
 from .duplicate_therapy import duplicate_therapy
 from .dxa_interval import dxa_too_early
+from .glucocorticoid import glucocorticoid_bone_protection
+from .kidney import kidney_function
 from .session import OrderSession
 from .treatment_length import bisphosphonate_treatment_length
 
 OrderCheck = Callable[[OrderSession, DraftOrder], Recommendation | None]
 
 ORDER_CHECKS: tuple[OrderCheck, ...] = (
+    kidney_function,  # O1
+    calcium_and_vitamin_d,  # O2
     duplicate_therapy,  # O3
     bisphosphonate_treatment_length,  # O4
     dxa_too_early,  # O5
+    glucocorticoid_bone_protection,  # O6
     cancer_therapy_bone_health,  # O7
 )
 

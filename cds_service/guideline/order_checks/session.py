@@ -9,6 +9,7 @@ from fhir_mappings.facts import DrugClass
 
 from .. import wording
 from ..assessment import Assessment
+from ..gates import Drug
 from ..recommendation import DraftRemoval, Evidence, OrderKind
 from ..therapy import current_episodes
 
@@ -39,6 +40,14 @@ class OrderSession:
             if not taken and not self.drafted(drug_class):
                 missing.append(kind)
         return tuple(missing)
+
+
+_GATED_DRUGS = {drug.value: drug for drug in Drug}
+
+
+def draft_drug(draft: DraftOrder) -> Drug | None:
+    """The gated drug a draft orders (bisphosphonates and denosumab), if any."""
+    return _GATED_DRUGS.get(draft.ingredient) if draft.ingredient else None
 
 
 def draft_evidence(draft: DraftOrder) -> Evidence:
