@@ -185,7 +185,8 @@ def run_inprocess_and_fallback(run: Run, run_dir: Path) -> dict[str, wl.Workload
                 observation_limit=count,
             )
         app = make_app(Path(data_dir))
-        for workload in [typical, largest, *generated]:
+        order_sign = wl.order_sign_workload(typical)
+        for workload in [typical, order_sign, largest, *generated]:
             _say(f"in-process: {workload.name}")
             run.inprocess.append(
                 measure_workload(app, workload, budget_s=run.durations.inprocess_s)

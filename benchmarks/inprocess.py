@@ -123,7 +123,7 @@ def measure_workload(
     engine = app.extensions["cds_engine"]
 
     def call_app() -> bytes:
-        response = client.post(HOOK_PATH, data=workload.body, content_type="application/json")
+        response = client.post(workload.path, data=workload.body, content_type="application/json")
         if response.status_code != 200:
             raise RuntimeError(
                 f"{workload.name}: HTTP {response.status_code}: {response.get_data()[:300]!r}"
@@ -132,10 +132,17 @@ def measure_workload(
 
     response_bytes = call_app()
     response = json.loads(response_bytes)
-    prefetch = json.loads(workload.body)["prefetch"]
+    request = json.loads(workload.body)
+    prefetch = request["prefetch"]
+    drafts = request["context"].get("draftOrders")
 
     def call_engine() -> None:
-        engine.evaluate(prefetch, patient_id=workload.patient_id, as_of=workload.as_of)
+        if drafts is None:
+            engine.evaluate(prefetch, patient_id=workload.patient_id, as_of=workload.as_of)
+        else:
+            engine.evaluate_orders(
+                prefetch, drafts, patient_id=workload.patient_id, as_of=workload.as_of
+            )
 
     def call_floor() -> None:
         json.loads(workload.body)
