@@ -89,7 +89,8 @@ def spark_session(master: str | None, *, extra: dict[str, str] | None = None) ->
     if master or not submitted:
         master = master or "local[*]"
         builder = builder.master(master)
-    if master is None or is_loopback(master):
+    # Under spark-submit without --master here, the submitter's configuration decides.
+    if master is not None and is_loopback(master):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = builder.config("spark.driver.host", "127.0.0.1").config(
             "spark.driver.bindAddress", "127.0.0.1"
