@@ -29,6 +29,7 @@ run: $(STAMP)
 
 test: $(STAMP) $(NODE_STAMP)
 	tests/support/ensure_postgres.sh
+	tests/support/ensure_wrk.sh
 	tests/support/ensure_chromium.sh
 	tests/support/ensure_haproxy.sh
 	tests/support/ensure_java.sh
@@ -52,6 +53,7 @@ $(HC_STAMP): benchmarks/healthchain-requirements.txt
 	touch $@
 
 bench: $(STAMP) $(NODE_STAMP) $(HC_STAMP)
+	tests/support/ensure_wrk.sh
 	tests/support/ensure_postgres.sh
 	tests/support/ensure_haproxy.sh
 	$(BIN)/python -m benchmarks

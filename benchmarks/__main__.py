@@ -25,11 +25,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks import replicas
+from benchmarks import isolation, population, replicas
 from benchmarks import workloads as wl
 from benchmarks.fallback import FallbackResult, measure_fallback
 from benchmarks.http_bench import HttpResult, log_dir, measure_server
-from benchmarks.inprocess import InProcessResult, make_app, measure_workload
+from benchmarks.inprocess import InProcessResult, make_app, measure_workload, silent_rules_file
 from benchmarks.profiling import ProfileResult, profile_calls
 from benchmarks.report import render
 from benchmarks.servers import (
@@ -38,13 +38,13 @@ from benchmarks.servers import (
     healthchain_available,
     healthchain_server,
     service_server,
+    sync_workers,
     tmpfs_root,
 )
 from tests.support.fhir_server import SERVER_DIR, FhirServerUnavailable, start_fhir_server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
-SERVICE_TMPFS = "service, data on tmpfs"
 
 
 @dataclass
@@ -65,6 +65,7 @@ class Run:
     fallback: list[FallbackResult] = field(default_factory=list)
     http: list[HttpResult] = field(default_factory=list)
     profiles: list[ProfileResult] = field(default_factory=list)
+    isolation: list[dict[str, Any]] = field(default_factory=list)
     gunicorn: dict[str, Any] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     load_average: dict[str, list[float]] = field(default_factory=dict)
@@ -184,7 +185,8 @@ def run_inprocess_and_fallback(run: Run, run_dir: Path) -> dict[str, wl.Workload
                 observation_limit=count,
             )
         app = make_app(Path(data_dir))
-        for workload in [typical, largest, *generated]:
+        order_sign = wl.order_sign_workload(typical)
+        for workload in [typical, order_sign, largest, *generated]:
             _say(f"in-process: {workload.name}")
             run.inprocess.append(
                 measure_workload(app, workload, budget_s=run.durations.inprocess_s)
@@ -203,6 +205,19 @@ def run_inprocess_and_fallback(run: Run, run_dir: Path) -> dict[str, wl.Workload
                         label=f"{typical.name} [card log on tmpfs]",
                     )
                 )
+        with tempfile.TemporaryDirectory() as governed_dir:
+            # Beside the plain typical request (its cards shown, after the per-patient snooze
+            # read): the same request with every rule silent (cards logged, none returned).
+            _say("in-process: typical, every rule silent")
+            folder = Path(governed_dir)
+            run.inprocess.append(
+                measure_workload(
+                    make_app(folder, silent_rules_file(folder)),
+                    typical,
+                    budget_s=run.durations.inprocess_s,
+                    label=f"{typical.name} [every rule silent]",
+                )
+            )
         for name, patient_id in (("typical", typical_id), ("largest Synthea", largest_id)):
             _say(f"fall-back fetch: {name}")
             run.fallback.append(
@@ -236,6 +251,9 @@ def run_inprocess_and_fallback(run: Run, run_dir: Path) -> dict[str, wl.Workload
     return http_workloads
 
 
+SERVICE_SYNC = "service, sync workers (before)"
+
+
 def run_http(run: Run, workloads: dict[str, wl.Workload], run_dir: Path) -> None:
     settings = docker_gunicorn_settings()
     run.gunicorn = {"args": list(settings.args), "env": dict(settings.env), "from": settings.source}
@@ -243,18 +261,10 @@ def run_http(run: Run, workloads: dict[str, wl.Workload], run_dir: Path) -> None
     ordered = [workloads[str(n)] for n in wl.HTTP_OBSERVATION_COUNTS]
     starters: list[tuple[str, Callable[[], Any]]] = [
         ("service", lambda: service_server(settings, logs)),
+        # The worker model the image ran before gthread: what isolating slow fetches costs.
+        (SERVICE_SYNC, lambda: service_server(sync_workers(settings), logs, name="service-sync")),
+        ("baseline", lambda: baseline_server(settings, logs)),
     ]
-    shm = tmpfs_root()
-    if shm is not None:
-        # The same service with its SQLite card log on a memory file system: the difference
-        # to the row above is what the card log's fsync per request costs on this disk.
-        starters.append(
-            (
-                SERVICE_TMPFS,
-                lambda: service_server(settings, logs, data_root=shm, name=SERVICE_TMPFS),
-            )
-        )
-    starters.append(("baseline", lambda: baseline_server(settings, logs)))
     why_not = healthchain_available()
     if why_not is None:
         starters.append(("healthchain", lambda: healthchain_server(logs)))
@@ -274,6 +284,15 @@ def run_http(run: Run, workloads: dict[str, wl.Workload], run_dir: Path) -> None
         )
 
 
+def run_isolation(run: Run, workloads: dict[str, wl.Workload], run_dir: Path) -> None:
+    """Worker models under wrk while eight calls hang on their FHIR servers."""
+    body = workloads[str(wl.HTTP_OBSERVATION_COUNTS[0])].body
+    seconds = min(5.0, run.durations.http_s)
+    _say("HTTP: worker models while calls hang on silent FHIR servers")
+    results = isolation.measure(body, log_dir(run_dir), seconds=seconds, connections=run.clients)
+    run.isolation = [r.to_json() for r in results]
+
+
 def run_replicas(run: Run, seconds: float) -> list[replicas.Row]:
     """Two replicas behind HAProxy against one (benchmarks/replicas.py)."""
     _say("HTTP: replicas behind HAProxy")
@@ -281,6 +300,17 @@ def run_replicas(run: Run, seconds: float) -> list[replicas.Row]:
         return replicas.run(seconds=seconds)
     except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
         run.skipped["replicas"] = str(exc)[:300]
+        return []
+
+
+def run_population(run: Run, *, quick: bool) -> list[population.PopulationResult]:
+    """Spark local against a single-process loop (benchmarks/population.py)."""
+    sizes = [200, 1000] if quick else [2000, 20000]
+    _say(f"population: {' and '.join(f'{n:,}' for n in sizes)} patients")
+    try:
+        return population.measure(sizes, cores=min(2, os.cpu_count() or 1))
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        run.skipped["population"] = str(exc)[:300]
         return []
 
 
@@ -303,6 +333,7 @@ def to_json(run: Run, finished: datetime) -> dict[str, Any]:
         "fallback": [r.to_json() for r in run.fallback],
         "http": [r.to_json() for r in run.http],
         "profiles": [p.to_json() for p in run.profiles],
+        "isolation": run.isolation,
     }
 
 
@@ -312,6 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--http-seconds", type=float, default=8.0)
     parser.add_argument("--clients", type=int, default=4, help="load generator processes")
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--skip-population", action="store_true", help="no Spark run")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.quick:
@@ -333,16 +365,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         run.skipped["http"] = "--skip-http"
     else:
         run_http(run, workloads, run_dir)
+        run_isolation(run, workloads, run_dir)
     replica_rows = [] if args.skip_http else run_replicas(run, durations.http_s)
+    population_rows = [] if args.skip_population else run_population(run, quick=args.quick)
     run.load_average["end"] = _load_average()
     finished = datetime.now(UTC)
     raw = to_json(run, finished)
     raw["replicas"] = [row.to_json() for row in replica_rows]
+    raw["population"] = [row.to_json() for row in population_rows]
     out = RESULTS_DIR / f"{stamp}.json"
     out.write_text(json.dumps(raw, indent=2) + "\n")
     print(render(raw))
     if replica_rows:
         print("\n" + replicas.render(replica_rows))
+    if population_rows:
+        print("\n" + population.render(population_rows))
     print(f"\nraw results: {out.relative_to(REPO_ROOT)}  ({(finished - started).seconds} s)")
     return 0
 

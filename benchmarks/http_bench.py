@@ -1,7 +1,7 @@
 """Throughput and latency over HTTP: the service beside the baseline and HealthChain.
 
-Each server runs in its own processes (2 workers); the load generator runs in others and
-sends the same request bytes to all three. Sizes are prefetches of 20, 105 and 297
+Each server runs in its own processes (2 workers); wrk (benchmarks/wrk.py) sends the same
+request bytes to all of them. Sizes are prefetches of 20, 105 and 297
 Observations (the largest Synthea patient, unfiltered, cut to the relevant Observations
 first and then the most recent others).
 """
@@ -9,17 +9,17 @@ first and then the most recent others).
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
-import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.loadgen import LoadResult, build_request, run_load
 from benchmarks.servers import HOST, RunningServer
 from benchmarks.workloads import SERVICE_ID, Workload
+from benchmarks.wrk import WrkResult, run_wrk
 
 PATH = f"/cds-services/{SERVICE_ID}"
 
@@ -28,7 +28,7 @@ PATH = f"/cds-services/{SERVICE_ID}"
 class HttpResult:
     server: str
     workload: Workload
-    load: LoadResult
+    load: WrkResult
     cards: int
 
     def to_json(self) -> dict[str, Any]:
@@ -39,19 +39,29 @@ class HttpResult:
             "resources": self.workload.resources,
             "request_bytes": len(self.workload.body),
             "cards": self.cards,
-            **self.load.to_json(),
+            "requests": self.load.ok_requests,
+            "errors": self.load.errors,
+            "seconds": self.load.seconds,
+            "throughput_rps": self.load.throughput,
+            "latency": {
+                "n": self.load.requests,
+                "mean_ms": self.load.mean_ms,
+                "median_ms": self.load.p50_ms,
+                "p90_ms": self.load.p90_ms,
+                "p99_ms": self.load.p99_ms,
+                "max_ms": self.load.max_ms,
+            },
         }
 
 
 def _post_once(port: int, body: bytes, timeout: float = 30) -> tuple[int, bytes]:
-    payload = build_request(HOST, port, PATH, body)
-    with socket.create_connection((HOST, port), timeout=timeout) as sock:
-        sock.sendall(payload.replace(b"Connection: keep-alive", b"Connection: close"))
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    return int(head.split(b" ", 2)[1]), rest
+    connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        connection.request("POST", PATH, body, {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
 
 
 def wait_until_serving(server: RunningServer, body: bytes, timeout: float = 90) -> dict[str, Any]:
@@ -81,18 +91,14 @@ def measure_server(
     duration_s: float,
     warmup_s: float,
 ) -> Iterator[HttpResult]:
+    url = f"http://{HOST}:{{port}}{PATH}"
     with start() as server:
         for workload in workloads:
             answer = wait_until_serving(server, workload.body)
-            load = run_load(
-                HOST,
-                server.port,
-                PATH,
-                workload.body,
-                clients=clients,
-                duration_s=duration_s,
-                warmup_s=warmup_s,
-            )
+            target = url.format(port=server.port)
+            if warmup_s >= 1:
+                run_wrk(target, workload.body, duration_s=warmup_s, connections=clients)
+            load = run_wrk(target, workload.body, duration_s=duration_s, connections=clients)
             yield HttpResult(name, workload, load, len(answer.get("cards", [])))
 
 

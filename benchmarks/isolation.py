@@ -186,38 +186,38 @@ def measure(
     return results
 
 
-def render(results: Sequence[IsolationResult]) -> list[str]:
-    """A Markdown table; ratios against the first row's throughput alone."""
+def render(results: Sequence[dict[str, Any]]) -> list[str]:
+    """A Markdown table of ``IsolationResult.to_json()`` rows; ratios against the first row's
+    throughput alone (the sync workers the image ran before)."""
     if not results:
         return []
-    reference = results[0].alone.throughput or 1.0
+    reference = results[0]["alone"]["throughput_rps"] or 1.0
     lines = [
-        "| worker model | alone: /s, p99 | 8 calls hanging: /s, p99 | kept | ÷ first row alone "
-        "| hanging calls: status × count, longest |",
+        f"Worker models: prefetched calls under wrk, alone and while {SILENT_CALLS} calls hang on "
+        f"a silent FHIR server and {DRIP_CALLS} on a drip-feeding one",
+        "",
+        "| worker model | alone: /s, p99 | while 8 hang: /s, p99 | kept | ÷ first row alone "
+        "| the 8 calls: status × count, longest |",
         "|---|---|---|---|---|---|",
     ]
     for r in results:
+        alone, hanging = r["alone"], r["hanging"]
         statuses: dict[str, int] = {}
-        for call in r.calls:
-            label = str(call.status) if call.status else call.error or "?"
+        for call in r["hanging_calls"]:
+            label = str(call["status"]) if call["status"] else call["error"] or "?"
             statuses[label] = statuses.get(label, 0) + 1
         outcome = ", ".join(f"{s} × {n}" for s, n in sorted(statuses.items()))
-        longest = max((c.seconds for c in r.calls), default=0.0)
-        kept = r.hanging.throughput / r.alone.throughput if r.alone.throughput else 0.0
+        longest = max((c["seconds"] for c in r["hanging_calls"]), default=0.0)
+        kept = hanging["throughput_rps"] / alone["throughput_rps"] if alone["throughput_rps"] else 0
+        p99 = f"{hanging['p99_ms']:.1f} ms" if hanging["throughput_rps"] else "none answered"
         lines.append(
-            f"| {r.candidate.name} "
-            f"| {r.alone.throughput:,.0f}, {r.alone.p99_ms:.1f} ms "
-            f"| {r.hanging.throughput:,.0f}, {_p99(r.hanging)} "
-            f"| {kept:.0%} | {r.hanging.throughput / reference:.2f}× "
+            f"| {r['candidate']} "
+            f"| {alone['throughput_rps']:,.0f}, {alone['p99_ms']:.1f} ms "
+            f"| {hanging['throughput_rps']:,.0f}, {p99} "
+            f"| {kept:.0%} | {hanging['throughput_rps'] / reference:.2f}× "
             f"| {outcome}; {longest:.1f} s |"
         )
     return lines
-
-
-def _p99(result: WrkResult) -> str:
-    if result.ok_requests == 0:
-        return "none answered"
-    return f"{result.p99_ms:.1f} ms"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -241,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             connections=args.connections,
             keys=keys,
         )
-    print("\n".join(render(results)))
+    print("\n".join(render([r.to_json() for r in results])))
     return 0
 
 

@@ -222,8 +222,9 @@ def render(results: list[PopulationResult]) -> str:
     for r in results:
         loop = loops.get(r.patients)
         ratio = r.patients_per_second / loop.patients_per_second if loop else 0.0
+        contender = r.contender + (f" (exit {r.exit_status})" if r.exit_status else "")
         lines.append(
-            f"| {r.patients:,} | {r.contender} | {r.seconds:.1f} | "
+            f"| {r.patients:,} | {contender} | {r.seconds:.1f} | "
             f"{r.patients_per_second:.0f} | {r.peak_rss_mb:.0f} | {ratio:.2f}× |"
         )
     spark = sorted(

@@ -140,8 +140,10 @@ def render(raw: dict[str, Any]) -> str:
         f"{m['implementation']} {m['python']}; load average at start "
         f"{raw['load_average'].get('start')}, end {raw['load_average'].get('end')}",
         "",
-        "In process, per patient-view request (ms). request = the whole Flask request (test "
-        "client): min/median/p99 wall clock, then median CPU; engine = Engine.evaluate on the "
+        "In process, per hook request (ms; patient-view, and the typical chart at order-sign). "
+        "request = the whole Flask request (test "
+        "client): min/median/p99 wall clock, then median CPU; engine = Engine.evaluate (or "
+        "evaluate_orders) on the "
         "parsed prefetch; floor = json.loads(request) + json.dumps(response); engine, floor "
         "and ÷floor on CPU medians (the machine is shared: CPU time leaves out waits for a core).",
     ]
@@ -190,6 +192,14 @@ def render(raw: dict[str, Any]) -> str:
             for r in generated
         )
         lines.append(f"request CPU µs per Observation at each generated size: {per_obs}")
+    typical = next((r for r in raw["inprocess"] if r["workload"].startswith("typical:")), None)
+    order = next((r for r in raw["inprocess"] if r["workload"].startswith("order-sign")), None)
+    if typical is not None and order is not None:
+        lines.append(
+            "order-sign ÷ patient-view, same chart: median wall "
+            f"{order['app']['median_ms'] / typical['app']['median_ms']:.2f}×, median CPU "
+            f"{order['app_cpu']['median_ms'] / typical['app_cpu']['median_ms']:.2f}×"
+        )
 
     if raw.get("fallback"):
         lines += ["", "Fall-back fetch: no prefetch, data from the test FHIR server (ms)"]
@@ -214,7 +224,7 @@ def render(raw: dict[str, Any]) -> str:
         gunicorn = settings["gunicorn"]
         lines += [
             "",
-            f"HTTP: {settings['http_clients']} client processes, {settings['http_seconds']:.0f} s "
+            f"HTTP (wrk): {settings['http_clients']} connections, {settings['http_seconds']:.0f} s "
             f"per run; gunicorn {' '.join(gunicorn['args'])} (from {gunicorn['from']}); "
             "HealthChain under uvicorn --workers 2 (uvloop, httptools)",
         ]
@@ -232,6 +242,10 @@ def render(raw: dict[str, Any]) -> str:
                 ]
             )
         lines += _table(["server", "Obs", "request", "req/s", "p50 ms", "p99 ms", "errors"], rows)
+    if raw.get("isolation"):
+        from benchmarks.isolation import render as render_isolation
+
+        lines += ["", *render_isolation(raw["isolation"])]
     for name, why in raw.get("skipped", {}).items():
         lines.append(f"skipped {name}: {why}")
 

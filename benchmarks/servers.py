@@ -222,11 +222,27 @@ def service_server(
             yield server
 
 
+def worker_model_options() -> list[str]:
+    """The worker model of ``cds_service.gunicorn_conf`` as gunicorn options: for a server
+    that does not load that module (the baseline), so it runs under the same model."""
+    from cds_service import gunicorn_conf
+
+    return ["--worker-class", gunicorn_conf.worker_class, "--threads", str(gunicorn_conf.threads)]
+
+
+def sync_workers(settings: GunicornSettings) -> GunicornSettings:
+    """The same settings with the sync workers the image ran before gthread."""
+    args = _without_option(list(settings.args), "-k", "--worker-class", "--threads")
+    return GunicornSettings(
+        (*args, "--worker-class", "sync", "--threads", "1"), settings.env, settings.source
+    )
+
+
 @contextlib.contextmanager
 def baseline_server(settings: GunicornSettings, log_dir: Path) -> Iterator[RunningServer]:
     port = free_port()
-    # The baseline takes the image's gunicorn options but not the service's config module,
-    # whose start-up checks concern the service.
+    # The baseline takes the image's gunicorn options and worker model but not the service's
+    # config module, whose start-up checks concern the service.
     options = list(settings.args)
     cleaned: list[str] = []
     i = 0
@@ -241,7 +257,8 @@ def baseline_server(settings: GunicornSettings, log_dir: Path) -> Iterator[Runni
         i += 1
     env = _base_env()
     env.update({k: v for k, v in settings.env.items() if k.startswith("GUNICORN_")})
-    command = _gunicorn_command(GunicornSettings(tuple(cleaned), {}, ""), port, BASELINE_APP)
+    options = (*worker_model_options(), *cleaned)
+    command = _gunicorn_command(GunicornSettings(options, {}, ""), port, BASELINE_APP)
     with _run("baseline", command, env, port, log_dir) as server:
         yield server
 

@@ -50,10 +50,15 @@ class Workload:
     resources: int  # resources over all prefetch values
     observations: int
     as_of: date
+    service_id: str = SERVICE_ID
 
     @property
     def request(self) -> dict[str, Any]:
         return json.loads(self.body)
+
+    @property
+    def path(self) -> str:
+        return f"/cds-services/{self.service_id}"
 
 
 def prefetch_templates() -> dict[str, str]:
@@ -386,4 +391,28 @@ def generated_workload(observation_count: int) -> Workload:
         resources=resources,
         observations=observations,
         as_of=date(2024, 6, 1),
+    )
+
+
+# --- order-sign ----------------------------------------------------------------------------
+
+ORDER_SIGN_SERVICE = "osteopenia-order-sign"
+
+
+def order_sign_workload(patient_view: Workload) -> Workload:
+    """The same chart at order-sign, with a typical ordering session: an oral bisphosphonate
+    and a glucocorticoid from the CDS Hooks sandbox's list, and a DXA."""
+    from tests.openapi.corpus import draft_orders
+
+    request = patient_view.request
+    request["hook"] = "order-sign"
+    request["context"]["draftOrders"] = draft_orders(patient_view.patient_id)
+    return Workload(
+        name="order-sign, typical chart: 3 drafts",
+        patient_id=patient_view.patient_id,
+        body=_encode(request),
+        resources=patient_view.resources,
+        observations=patient_view.observations,
+        as_of=patient_view.as_of,
+        service_id=ORDER_SIGN_SERVICE,
     )

@@ -298,7 +298,6 @@ def _validate_draft_orders(context: dict[str, Any], *, drafts_only: bool, limit:
         if not isinstance(resource, dict):
             raise _bad(f"{path} is required: each entry holds one order.", path, "required")
         rtype = resource.get("resourceType")
-        # a list or object here is unhashable: test the type before the set membership
         if not isinstance(rtype, str) or rtype not in REQUEST_RESOURCE_TYPES:
             raise _bad(
                 f"{path}.resourceType must be a request resource (MedicationRequest, "

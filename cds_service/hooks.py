@@ -176,7 +176,11 @@ def call_service(service_id: str) -> Response:
         )
     except PrefetchUnavailableError as exc:
         fields["prefetchMissing"] = sorted(exc.failures)
-        fields["fetchFailures"] = exc.failures
+        # Grouped by reason: a stalled server gives every key the same one.
+        by_reason: dict[str, list[str]] = {}
+        for key, why in sorted(exc.failures.items()):
+            by_reason.setdefault(why, []).append(key)
+        fields["fetchFailures"] = by_reason
         raise
     now = current_app.extensions["governance"].clock()
     if hook_request.draft_orders is None:

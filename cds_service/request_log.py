@@ -24,7 +24,7 @@ LOGGED_FIELDS = (
     "cards",
     "reason",
     "prefetchMissing",
-    "fetchFailures",  # prefetch key → why the fall-back fetch did not get it
+    "fetchFailures",  # why the fall-back fetch did not get them → prefetch keys
     "fhirServer",
     "iss",
     "tenant",

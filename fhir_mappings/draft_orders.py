@@ -116,7 +116,10 @@ def _read(resource: dict[str, Any], ctx: Context) -> DraftOrder | UnreadDraft:
         return DraftOrder(
             reference=reference,
             resource_type=rtype,
-            display=match.display or match.ingredient,
+            # the order's own name; the matcher's text joins every name it read
+            display=concept_display(resource.get("medicationCodeableConcept"))
+            or match.display
+            or match.ingredient,
             authored=authored,
             drug_class=match.drug_class,
             ingredient=match.ingredient,

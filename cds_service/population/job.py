@@ -89,7 +89,8 @@ def spark_session(master: str | None, *, extra: dict[str, str] | None = None) ->
     if master or not submitted:
         master = master or "local[*]"
         builder = builder.master(master)
-    if master is None or is_loopback(master):
+    # Under spark-submit without --master here, the submitter's configuration decides.
+    if master is not None and is_loopback(master):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = builder.config("spark.driver.host", "127.0.0.1").config(
             "spark.driver.bindAddress", "127.0.0.1"
@@ -155,11 +156,9 @@ def routed_lines(spark: Any, paths: list[str]) -> Any:
     rtype = F.col("j.resourceType")
 
     def patient_of(field: str) -> Any:
-        ref = F.col(f"j.{field}.reference")
-        return F.when(
-            F.regexp_extract(ref, RELATIVE_REFERENCE, 1) == "Patient",
-            F.regexp_extract(ref, RELATIVE_REFERENCE, 2),
-        )
+        # One match per reference: "Type/id" (and any /_history/n), then its Patient id.
+        matched = F.regexp_extract(F.col(f"j.{field}.reference"), RELATIVE_REFERENCE, 0)
+        return F.when(matched.startswith("Patient/"), F.split(matched, "/").getItem(1))
 
     rid = F.when(F.col("j.id") != "", F.col("j.id"))
     key = F.when(rtype == "Patient", rid).otherwise(

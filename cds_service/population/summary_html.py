@@ -25,7 +25,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
 .tile b{display:block;font-size:22px}.warn b{color:#b3261e}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:right}
-th:first-child,td:first-child,td.text{text-align:left}th{background:#f5f5f7}
+th:first-child,td:first-child,td.text,th.text{text-align:left}th{background:#f5f5f7}
 .legend span{display:inline-block;margin-right:14px}
 .legend i{display:inline-block;width:11px;height:11px;margin-right:4px;vertical-align:-1px}
 svg text{font:12px system-ui,sans-serif;fill:#1d1d1f}
@@ -47,14 +47,15 @@ def _stacked_bars(
     rows: list[tuple[str, dict[str, int]]], keys: tuple[str, ...], colours: dict[str, str]
 ) -> str:
     """Horizontal stacked bars, one per row label, segments per key."""
-    width, label_w, bar_h, gap = 760, 230, 20, 8
+    width, label_w, bar_h, gap = 860, 320, 20, 8
     top = max((sum(parts.values()) for _, parts in rows), default=0) or 1
     scale = (width - label_w - 70) / top
     height = len(rows) * (bar_h + gap) + 10
     out = [f'<svg width="{width}" height="{height}" role="img">']
     for i, (label, parts) in enumerate(rows):
         y = 5 + i * (bar_h + gap)
-        out.append(f'<text x="0" y="{y + 14}">{escape(label[:34])}</text>')
+        shown = label if len(label) <= 48 else label[:47] + "…"
+        out.append(f'<text x="0" y="{y + 14}">{escape(shown)}<title>{escape(label)}</title></text>')
         x = float(label_w)
         for key in keys:
             value = parts.get(key, 0)
@@ -104,7 +105,7 @@ def render_summary(report: JobReport, *, as_of: date, source: str) -> str:
         '<div class="tiles">',
         f'<div class="tile"><b>{_int(report.patients)}</b>patients evaluated</div>',
         f'<div class="tile"><b>{_int(report.cards)}</b>cards (care gaps)</div>',
-        f'<div class="tile"><b>{_int(report.lines)}</b>resources read</div>',
+        f'<div class="tile"><b>{_int(report.lines)}</b>resources in the export</div>',
         f'<div class="tile{" warn" if report.rejected else ""}"><b>{_int(report.rejected)}</b>'
         "rejected</div></div>",
         "<h2>Cards per rule and indicator</h2>",
@@ -112,7 +113,7 @@ def render_summary(report: JobReport, *, as_of: date, source: str) -> str:
         _stacked_bars(
             [(f"{r} {titles.get(r, '')}", by_rule[r]) for r in rules], INDICATORS, COLOURS
         ),
-        "<table><tr><th>Rule</th><th>Title</th>",
+        "<table><tr><th>Rule</th><th class=text>Title</th>",
         *(f"<th>{i}</th>" for i in INDICATORS),
         "<th>Total</th></tr>",
     ]

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from benchmarks.loadgen import run_load
 from benchmarks.report import render, targets
 from benchmarks.servers import docker_gunicorn_settings
 from benchmarks.stats import growth_exponent, linear_fit, percentile, summarize
 from benchmarks.workloads import generated_workload
+from benchmarks.wrk import parse_output, run_wrk
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -118,32 +118,46 @@ def echo_server() -> Iterator[ThreadingHTTPServer]:
     server.server_close()
 
 
-def test_load_generator_counts_answers(echo_server: ThreadingHTTPServer) -> None:
-    port = echo_server.server_address[1]
-    good = run_load(
-        "127.0.0.1",
-        port,
-        "/x",
-        b'{"hook": "patient-view"}',
-        clients=2,
-        duration_s=0.3,
-        warmup_s=0.1,
+def test_wrk_counts_answers_and_errors(echo_server: ThreadingHTTPServer) -> None:
+    url = f"http://127.0.0.1:{echo_server.server_address[1]}/x"
+    good = run_wrk(url, b'{"hook": "patient-view"}', duration_s=1, connections=2)
+    assert good.requests > 0 and good.errors == 0
+    assert good.throughput == good.requests / good.seconds
+    assert 0 < good.p50_ms <= good.p99_ms <= good.max_ms
+    bad = run_wrk(url, b'{"hook": "order-sign"}', duration_s=1, connections=1)
+    assert bad.requests > 0 and bad.errors == bad.requests  # every answer a 400
+    assert bad.throughput == 0
+
+
+def test_wrk_output_is_read() -> None:
+    line = (
+        'WRK_JSON {"requests":1000,"duration_us":2000000,"bytes":5,"connect_errors":1,'
+        '"read_errors":2,"write_errors":0,"status_errors":7,"timeouts":3,"mean_us":1500.5,'
+        '"p50_us":1200,"p90_us":2500,"p99_us":9000,"max_us":20000}'
     )
-    assert good.requests > 0
-    assert good.errors == 0
-    assert set(good.statuses) == {200}
-    bad = run_load(
-        "127.0.0.1",
-        port,
-        "/x",
-        b'{"hook": "order-sign"}',
-        clients=1,
-        duration_s=0.2,
-        warmup_s=0.0,
-    )
-    assert bad.requests == 0
-    assert bad.errors > 0
-    assert set(bad.statuses) == {400}
+    result = parse_output(f"Running 2s test @ http://x\n{line}\n")
+    assert (result.requests, result.errors, result.timeouts) == (1000, 13, 3)
+    assert result.throughput == pytest.approx((1000 - 13) / 2)
+    assert (result.p50_ms, result.p99_ms, result.max_ms) == (1.2, 9.0, 20.0)
+    with pytest.raises(RuntimeError, match="wrk printed no result"):
+        parse_output("unable to connect to 127.0.0.1:1 Connection refused\n")
+
+
+def test_isolation_table_compares_with_the_first_row() -> None:
+    from benchmarks.isolation import render
+
+    def row(name: str, alone: float, hanging: float, statuses: list[int]) -> dict[str, Any]:
+        calls = [{"fault": "blackhole", "status": s, "seconds": 8.0, "error": ""} for s in statuses]
+        return {
+            "candidate": name,
+            "alone": {"throughput_rps": alone, "p99_ms": 10.0},
+            "hanging": {"throughput_rps": hanging, "p99_ms": 20.0},
+            "hanging_calls": calls,
+        }
+
+    lines = render([row("sync", 800, 0, [412] * 8), row("gthread", 700, 680, [412] * 8)])
+    assert "| sync | 800, 10.0 ms | 0, none answered | 0% | 0.00× | 412 × 8; 8.0 s |" in lines
+    assert "| gthread | 700, 10.0 ms | 680, 20.0 ms | 97% | 0.85× | 412 × 8; 8.0 s |" in lines
 
 
 def _inprocess_row(name: str, observations: int, cpu: float, floor: float) -> dict[str, Any]:
@@ -190,3 +204,36 @@ def test_report_renders_every_target() -> None:
     assert verdicts["typical patient p99 < 20 ms in-process"] == "PASS"
     assert verdicts["10,000-Observation patient within 3× the JSON floor"] == "PASS"
     assert "cost linear in patient size" in verdicts
+
+
+def test_the_every_rule_silent_app_logs_cards_and_returns_none(tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from benchmarks.inprocess import bench_settings, measure_workload, silent_rules_file
+    from benchmarks.workloads import generated_workload
+    from cds_service.app import create_app
+    from cds_service.store.models import issued_cards
+
+    def make_app(data_dir: Path, rules_file: Path | None = None) -> Any:
+        # Not the benchmark's make_app: that one points the request log at a file, which
+        # would take the log away from pytest's capture.
+        return create_app(bench_settings(data_dir, rules_file))
+
+    workload = generated_workload(20)
+    hook = "/cds-services/osteopenia-management"
+    plain = make_app(tmp_path / "plain").test_client()
+    shown = plain.post(hook, data=workload.body, content_type="application/json").get_json()
+    assert shown["cards"], "the workload has something to say"
+    silent_app = make_app(tmp_path / "silent", silent_rules_file(tmp_path))
+    answer = silent_app.test_client().post(
+        hook, data=workload.body, content_type="application/json"
+    )
+    assert answer.get_json() == {"cards": []}
+    silent_app.extensions["card_log"].flush()
+    with silent_app.extensions["store"].engine.connect() as conn:
+        dispositions = conn.execute(select(issued_cards.c.disposition)).scalars().all()
+    assert dispositions and set(dispositions) == {"silent"}
+    result = measure_workload(silent_app, workload, budget_s=0.05, label="silent")
+    assert result.to_json()["workload"] == "silent"
+    silent_app.extensions["store"].close()
+    plain.application.extensions["store"].close()

@@ -79,6 +79,7 @@ class Browser:
         self.driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
         self.driver.set_page_load_timeout(30)
         self._requests: dict[str, str] = {}
+        self._done: set[str] = set()  # requests answered or failed
         self._events: list[NetworkEvent] = []
         self.console: list[dict[str, Any]] = []
 
@@ -98,7 +99,11 @@ class Browser:
             elif method == "Network.responseReceived":
                 response = params["response"]
                 self._events.append(NetworkEvent(response["url"], int(response["status"])))
+                self._done.add(params["requestId"])
+            elif method == "Network.loadingFinished":
+                self._done.add(params["requestId"])
             elif method == "Network.loadingFailed":
+                self._done.add(params["requestId"])
                 url = self._requests.get(params["requestId"])
                 if url is not None:
                     self._events.append(NetworkEvent(url, None))
@@ -108,6 +113,20 @@ class Browser:
     def network(self) -> list[NetworkEvent]:
         self.drain_logs()
         return [e for e in self._events if e.url.startswith(("http:", "https:"))]
+
+    def requests_in_flight(self) -> list[str]:
+        """URLs of http(s) requests sent and not yet answered (nor failed)."""
+        self.drain_logs()
+        return [
+            url
+            for request_id, url in self._requests.items()
+            if request_id not in self._done and url.startswith(("http:", "https:"))
+        ]
+
+    def forget_in_flight(self) -> None:
+        """Leave out of ``requests_in_flight`` what an earlier page left unanswered."""
+        self.drain_logs()
+        self._done.update(self._requests)
 
     def requested_urls(self) -> list[str]:
         self.drain_logs()

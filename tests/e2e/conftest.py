@@ -137,3 +137,15 @@ def browser(sandbox_dir: Path) -> Iterator[Browser]:
         yield chromium
     finally:
         chromium.close()
+
+
+@pytest.fixture
+def stage(
+    browser: Browser,
+    sandbox_site: SandboxSite,
+    e2e_fhir: RunningFhirServer,
+    e2e_service: RunningService,
+) -> tuple[Browser, SandboxSite, RunningFhirServer, RunningService]:
+    """Everything a sandbox test drives, with the browser's console log emptied."""
+    browser.console.clear()
+    return browser, sandbox_site, e2e_fhir, e2e_service

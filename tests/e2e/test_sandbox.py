@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
@@ -109,6 +108,7 @@ def open_patient(
 ) -> dict[str, Any]:
     """Open the patient in the sandbox; return our service's answer once the page shows it."""
     browser.reset_storage(site.url)
+    browser.forget_in_flight()
     service.log.clear()
     query = urlencode(
         {
@@ -137,8 +137,22 @@ def open_patient(
             return answer
         return None
 
+    # The sandbox calls the service again whenever its state changes (discovery, patient,
+    # conditions arrive separately), each time with new card uuids, and shows the last answer.
+    # It has settled when the page shows the answer to the last call, nothing is on the wire
+    # that could change its state, and the same call is still the last one a poll later.
+    last_seen: list[int] = []
+
+    def settled() -> dict[str, Any] | None:
+        answer = latest_answer_shown()
+        if answer is None or browser.requests_in_flight():
+            last_seen.clear()
+            return None
+        last_seen.append(len(_hook_calls(service, patient_id)))
+        return answer if len(last_seen) >= 2 and last_seen[-1] == last_seen[-2] else None
+
     assert calls
-    return _wait(latest_answer_shown, f"the cards of {patient_id} in the page")
+    return _wait(settled, f"the cards of {patient_id} in the page, the sandbox settled")
 
 
 def _sandbox_errors(browser: Browser, service: RunningService) -> list[str]:
@@ -150,17 +164,6 @@ def _sandbox_errors(browser: Browser, service: RunningService) -> list[str]:
         if entry.get("level") == "SEVERE"
         and (service_origin in entry["message"] or "CORS" in entry["message"])
     ]
-
-
-@pytest.fixture
-def stage(
-    browser: Browser,
-    sandbox_site: SandboxSite,
-    e2e_fhir: RunningFhirServer,
-    e2e_service: RunningService,
-) -> tuple[Browser, SandboxSite, RunningFhirServer, RunningService]:
-    browser.console.clear()
-    return browser, sandbox_site, e2e_fhir, e2e_service
 
 
 def test_sandbox_lists_our_service_from_discovery(stage) -> None:
@@ -315,15 +318,18 @@ def test_dismissing_with_an_override_reason_is_recorded(stage) -> None:
     reason = treatment["overrideReasons"][0]
 
     card_element = _card_element(browser, treatment["summary"])
-    card_element.find_element(By.CSS_SELECTOR, "button[aria-label='select dismiss reason']").click()
-    item = _wait(
-        lambda: browser.driver.find_elements(
-            By.XPATH,
-            f"//li[normalize-space(.)={_xpath_literal('Override: ' + reason['display'])}]",
-        ),
-        "the override reasons menu",
+    toggle = card_element.find_element(
+        By.CSS_SELECTOR, "button[aria-label='select dismiss reason']"
     )
-    item[0].click()
+    toggle.click()
+    # The menu names the card it belongs to: the card the page shows is the one answered.
+    menu_id = _wait(lambda: toggle.get_attribute("aria-controls"), "the override reasons menu")
+    assert menu_id == f"dismiss-menu-{treatment['uuid']}"
+    label = "Override: " + reason["display"]
+    # Click the reason only once the menu has finished opening: during its grow transition the
+    # item moves under the pointer, and a click can land on the backdrop and close the menu.
+    item = _wait(lambda: _settled_menu_item(browser, menu_id, label), "the menu to finish opening")
+    item.click()
     sent = service.log.wait_for(lambda _: _feedback_exchanges(service))
     feedback = sent[-1].request_json["feedback"][0]
     assert feedback["card"] == treatment["uuid"]
@@ -344,6 +350,26 @@ def test_dismissing_with_an_override_reason_is_recorded(stage) -> None:
 
     with service.app.extensions["store"].engine.begin() as conn:
         conn.execute(rule_snoozes.delete())
+
+
+def _settled_menu_item(browser: Browser, menu_id: str, label: str) -> WebElement | None:
+    """The menu's item labelled ``label`` once the menu is fully open (MUI ends its grow
+    transition with opacity 1 and no transform), else None."""
+    opened = browser.driver.execute_script(
+        "const menu = document.getElementById(arguments[0]);"
+        "const paper = menu && menu.querySelector('.MuiPaper-root');"
+        "if (!paper) return false;"
+        "const style = getComputedStyle(paper);"
+        "return style.opacity === '1' && style.transform === 'none';",
+        menu_id,
+    )
+    if not opened:
+        return None
+    items = browser.driver.find_elements(
+        By.XPATH,
+        f"//*[@id={_xpath_literal(menu_id)}]//li[normalize-space(.)={_xpath_literal(label)}]",
+    )
+    return items[0] if items else None
 
 
 def _panel_settled(driver: Any) -> Callable[[], bool]:

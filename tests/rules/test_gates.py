@@ -8,8 +8,13 @@ from typing import Any
 
 import pytest
 
+import fhir_mappings
+from cds_service.guideline.assessment import assess
+from cds_service.guideline.gates import Drug, findings_for
+from cds_service.guideline.thresholds import load_thresholds
+
 from . import fhir_builders as fb
-from .conftest import Run
+from .conftest import AS_OF, Run
 from .people import LAST_MONTH, days_ago, months_ago, woman
 
 ALENDRONATE = "Order alendronate 70 mg weekly"
@@ -261,3 +266,42 @@ def test_gate_zoledronic_acid_given_7_months_ago_is_cover(run: Run) -> None:
         osteoporosis(pid, _administration(pid, "77655", "zoledronic acid", months_ago(7))), pid
     )
     assert "R4" not in cards
+
+
+def test_gate_active_order_with_no_administrations_on_record_is_cover(run: Run) -> None:
+    """Where no administration of the drug is on record at all, the order is the evidence."""
+    pid = "gate-dmab-order-only"
+    cards = run(
+        osteoporosis(pid, fb.medication_request(pid, "993449", "denosumab", months_ago(2))), pid
+    )
+    assert "R4" not in cards
+
+
+def _findings(pid: str, drug: Drug, *resources: dict) -> list:
+    facts = fhir_mappings.build_facts(osteoporosis(pid, *resources), patient_id=pid, as_of=AS_OF)
+    return findings_for(assess(facts, AS_OF, load_thresholds()), drug)
+
+
+@pytest.mark.parametrize(("value", "held"), [(34.9, True), (35.0, False)])
+def test_gate_zoledronic_acid_kidney_limit(value: float, held: bool) -> None:
+    pid = f"gate-zol-{value}".replace(".", "-")
+    found = _findings(pid, Drug.ZOLEDRONIC_ACID, egfr(pid, value))
+    assert bool(found) is held
+    if held:
+        assert found[0].contraindicated
+
+
+def test_gate_zoledronic_acid_acute_kidney_injury() -> None:
+    pid = "gate-zol-aki"
+    aki = fb.condition(pid, fb.ICD10, "N17.9", "Acute kidney failure, unspecified", LAST_MONTH)
+    (finding,) = _findings(pid, Drug.ZOLEDRONIC_ACID, egfr(pid, 60), aki)
+    assert finding.contraindicated and "acute kidney injury" in finding.reason
+
+
+@pytest.mark.parametrize(("value", "held"), [(29.9, True), (30.0, False)])
+def test_gate_denosumab_boxed_warning_below_30(value: float, held: bool) -> None:
+    pid = f"gate-dmab-{value}".replace(".", "-")
+    found = _findings(pid, Drug.DENOSUMAB, egfr(pid, value))
+    assert bool(found) is held
+    if held:
+        assert not found[0].contraindicated and "boxed warning" in found[0].reason

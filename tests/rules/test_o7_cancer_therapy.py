@@ -30,7 +30,7 @@ def test_o7_aromatase_inhibitor_without_dxa_offers_dxa_calcium_and_vitamin_d(eng
     assert "no DXA on record" in card["summary"]
     texts = " | ".join(created(card))
     assert "DXA" in texts and "calcium" in texts and "cholecalciferol" in texts
-    assert "Hadji" in card["detail"] or "T-score is below −2.0" in card["detail"]
+    assert "T-score is below −2.0" in card["detail"] and "Hadji P" in card["detail"]
 
 
 def test_o7_boundary_of_two_years(engine) -> None:
@@ -45,7 +45,7 @@ def test_o7_androgen_deprivation_in_a_man(engine) -> None:
     drafts = session(draft_medication(PID, "draft-leuprolide", "leuprolide 22.5 MG injection"))
     (card,) = _o7(engine, man(PID, 71), drafts=drafts)
     assert "Androgen deprivation therapy" in card["summary"]
-    assert "ASCO 2019" in card["detail"]
+    assert "Shapiro" in card["detail"] or "ASCO" in card["detail"]
 
 
 def test_o7_offers_only_what_is_missing(engine) -> None:

@@ -31,12 +31,12 @@ def cancer_therapy_bone_health(session: OrderSession, draft: DraftOrder) -> Reco
         criteria = (
             "Treat with an antiresorptive when the T-score is below −2.0, or below −1.5 with one "
             "further risk factor, or with two or more risk factors whatever the T-score "
-            "(Hadji 2017)."
+            "{{HADJI2017}}."
         )
     else:
         criteria = (
             "Treat with an antiresorptive when the T-score is −2.5 or lower, or when FRAX "
-            "reaches the treatment thresholds (ASCO 2019)."
+            "reaches the treatment thresholds {{ASCO2019}}."
         )
     orders: list[OrderKind] = []
     if not session.dxa_drafted():
@@ -67,7 +67,10 @@ def cancer_therapy_bone_health(session: OrderSession, draft: DraftOrder) -> Reco
             "Never stop or change the cancer therapy for bone health: protect the bone instead.",
         ),
         evidence=tuple(evidence),
-        references=("BHOF2022",),
+        references=(
+            "HADJI2017" if draft.drug_class is DrugClass.AROMATASE_INHIBITOR else "ASCO2019",
+            "BHOF2022",
+        ),
         orders=tuple(orders),
         selection_behavior=SelectionBehavior.ANY,
     )
