@@ -295,6 +295,9 @@ def run_job(spark: Any, config: JobConfig, *, progress: Any = None) -> JobReport
     sc = spark.sparkContext
     partitions = config.partitions or max(2, sc.defaultParallelism * 2)
     spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
+    # Adaptive execution would merge small shuffle partitions into one: here a partition of
+    # patients is the unit of Python evaluation, so merging them would idle all cores but one.
+    spark.conf.set("spark.sql.adaptive.coalescePartitions.enabled", "false")
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
 
