@@ -46,9 +46,6 @@ class FetchSlots:
         self.directory = directory
         self.per_server = per_server
         self.total = total
-        # Made at start-up, so an unusable data directory stops the service then, not each
-        # fall-back fetch later.
-        directory.mkdir(parents=True, exist_ok=True)
 
     def _take(self, prefix: str, count: int) -> int | None:
         """The descriptor of a free slot among ``count`` (now held), or None."""
