@@ -29,7 +29,7 @@ from benchmarks import isolation, population, replicas
 from benchmarks import workloads as wl
 from benchmarks.fallback import FallbackResult, measure_fallback
 from benchmarks.http_bench import HttpResult, log_dir, measure_server
-from benchmarks.inprocess import InProcessResult, make_app, measure_workload
+from benchmarks.inprocess import InProcessResult, make_app, measure_workload, silent_rules_file
 from benchmarks.profiling import ProfileResult, profile_calls
 from benchmarks.report import render
 from benchmarks.servers import (
@@ -205,6 +205,19 @@ def run_inprocess_and_fallback(run: Run, run_dir: Path) -> dict[str, wl.Workload
                         label=f"{typical.name} [card log on tmpfs]",
                     )
                 )
+        with tempfile.TemporaryDirectory() as governed_dir:
+            # Beside the plain typical request (its cards shown, after the per-patient snooze
+            # read): the same request with every rule silent (cards logged, none returned).
+            _say("in-process: typical, every rule silent")
+            folder = Path(governed_dir)
+            run.inprocess.append(
+                measure_workload(
+                    make_app(folder, silent_rules_file(folder)),
+                    typical,
+                    budget_s=run.durations.inprocess_s,
+                    label=f"{typical.name} [every rule silent]",
+                )
+            )
         for name, patient_id in (("typical", typical_id), ("largest Synthea", largest_id)):
             _say(f"fall-back fetch: {name}")
             run.fallback.append(

@@ -30,7 +30,7 @@ HOOK_PATH = f"/cds-services/{SERVICE_ID}"
 REQUEST_LOGGER = "cds_service.requests"
 
 
-def bench_settings(data_dir: Path) -> Settings:
+def bench_settings(data_dir: Path, rules_file: Path | None = None) -> Settings:
     # Auth off (no trusted issuers; the test client is a loopback peer); the body cap is
     # raised so the 10,000-Observation patient (several MB) is measured, not refused.
     return Settings(
@@ -39,11 +39,12 @@ def bench_settings(data_dir: Path) -> Settings:
         data_dir=data_dir,
         max_body_bytes=256 * 1024 * 1024,
         max_prefetch_entries=100_000,
+        rules_file=rules_file,
     )
 
 
-def make_app(data_dir: Path) -> Flask:
-    app = create_app(bench_settings(data_dir))
+def make_app(data_dir: Path, rules_file: Path | None = None) -> Flask:
+    app = create_app(bench_settings(data_dir, rules_file))
     # The request log writes one line per request: it stays on, written to a file in the
     # data directory instead of the terminal.
     stream = (data_dir / "requests.log").open("a", encoding="utf-8")
@@ -162,3 +163,13 @@ def measure_workload(
         cards=len(response["cards"]),
         response_bytes=len(response_bytes),
     )
+
+
+def silent_rules_file(data_dir: Path) -> Path:
+    """A rules file that makes every rule silent: each card is computed and logged, none
+    returned (the governance step's whole path: modes, card log rows marked silent)."""
+    from cds_service.governance_rules import RULE_IDS
+
+    path = data_dir / "rules-all-silent.json"
+    path.write_text(json.dumps({"rules": dict.fromkeys(sorted(RULE_IDS), "silent")}))
+    return path

@@ -2,7 +2,9 @@
 
 Every card carries a uuid, the rule id (``source.topic`` and ``extension``) so feedback can
 be tied to its rule, the facts it rests on and numbered references. CDS Hooks forbids null
-or empty JSON elements, so optional parts are left out rather than sent empty. Text taken
+or empty JSON elements, so optional parts are left out rather than sent empty: a card is
+built without them (the rule tests check every card for one), and the response's single
+cleaning pass (``service_response``) is the net for any card source. Text taken
 from the patient's record is escaped before it enters markdown: an EHR renders the detail.
 """
 
@@ -21,7 +23,6 @@ from cds_service.guideline.recommendation import (
 )
 from cds_service.guideline.references import catalogue, cite, cited_keys
 from cds_service.orders import draft_orders, order_label
-from cds_service.service_response import without_empty_values
 
 RULE_SYSTEM = "urn:osteopenia-cds:rule"
 OVERRIDE_SYSTEM = "urn:osteopenia-cds:override-reason"
@@ -188,4 +189,4 @@ def render_card(rec: Recommendation, patient_id: str) -> dict[str, Any]:
         card["links"] = [
             {"label": link.label, "url": link.url, "type": "absolute"} for link in rec.links
         ]
-    return without_empty_values(card)
+    return card

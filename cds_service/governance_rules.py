@@ -9,12 +9,12 @@ A JSON object::
      "snooze_days": {"patient-declines": 90}}
 
 A rule is ``active`` (cards returned), ``silent`` (computed and written to the card log
-marked silent, returned to nobody) or ``off`` (not computed). An ``active`` rule may be
-limited to a pilot group: the listed ``users`` (the hook's ``context.userId``) and
-``issuers`` (the ``iss`` of the calling EHR's JWT); everyone else gets the rule as
-``others`` says, ``silent`` unless set. Rules not named are active. ``snooze_days`` sets, per
-override reason code, how long an override with that reason keeps the rule quiet for that
-patient (0: not at all); unnamed reasons keep the defaults below.
+marked silent, returned to nobody) or ``off`` (dropped: neither returned nor logged). An
+``active`` rule may be limited to a pilot group: the listed ``users`` (the hook's
+``context.userId``) and ``issuers`` (the ``iss`` of the calling EHR's JWT); everyone else
+gets the rule as ``others`` says, ``silent`` unless set. Rules not named are active.
+``snooze_days`` sets, per override reason code, how long an override with that reason keeps
+the rule quiet for that patient (0: not at all); unnamed reasons keep the defaults below.
 
 The whole file is checked at start-up; any mistake stops the service with a message that
 names the entry, because a half-understood rollout would show cards nobody approved.

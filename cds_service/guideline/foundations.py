@@ -15,7 +15,15 @@ from . import wording
 from .assessment import Assessment
 from .dates import add_months
 from .monitoring import dxa_schedule
-from .recommendation import Evidence, Indicator, OrderKind, Recommendation, SelectionBehavior
+from .recommendation import (
+    AdviceTopic,
+    Deferral,
+    Evidence,
+    Indicator,
+    OrderKind,
+    Recommendation,
+    SelectionBehavior,
+)
 from .shared_advice import FALLS
 from .therapy import current_episodes
 from .vitamin_d import below_target, result_text, suggests_cholecalciferol
@@ -82,21 +90,37 @@ def foundational_measures(a: Assessment) -> Recommendation | None:
     actions.append("exercise and falls prevention")
     summary = wording.shorten(f"{a.classification.headline}: {', '.join(actions)}")
 
-    advice = [
+    calcium_taken = (
+        f" Already taking {', '.join(sorted({e.ingredient for e in calcium}))}." if calcium else ""
+    )
+    vitamin_d_taken = (
+        f"; already taking {', '.join(sorted({e.ingredient for e in vitamin_d}))}."
+        if vitamin_d
+        else "."
+    )
+    calcium_line = (
         f"- **Calcium** {calcium_target_mg(a)} mg/day total intake, food first; a supplement "
-        "only if dietary intake is below target {{IOM2011}}"
-        + (
-            f". Already taking {', '.join(sorted({e.ingredient for e in calcium}))}."
-            if calcium
-            else "."
+        "only if dietary intake is below target {{IOM2011}}." + calcium_taken
+    )
+    vitamin_d_line = f"- **Vitamin D** {vitamin_d_intake_iu(a)} IU/day {{{{IOM2011}}}}" + (
+        vitamin_d_taken
+    )
+    # another card of the response may state the dose (R3's repletion, ACR 2022 on
+    # glucocorticoids): then these lines point to it instead of giving other numbers
+    deferrals = (
+        Deferral(
+            AdviceTopic.CALCIUM_DOSE,
+            calcium_line,
+            "- **Calcium**: food first, a supplement only if intake falls short; the amount is "
+            "on {card}." + calcium_taken,
         ),
-        f"- **Vitamin D** {vitamin_d_intake_iu(a)} IU/day {{{{IOM2011}}}}"
-        + (
-            f"; already taking {', '.join(sorted({e.ingredient for e in vitamin_d}))}."
-            if vitamin_d
-            else "."
+        Deferral(
+            AdviceTopic.VITAMIN_D_DOSE,
+            vitamin_d_line,
+            "- **Vitamin D**: the dose is on {card}" + vitamin_d_taken,
         ),
-    ]
+    )
+    advice = [calcium_line, vitamin_d_line]
     evidence: list[Evidence] = list(a.classification.evidence())
     if level is not None:
         # as many decimals as either limit needs: 19.99 never reads 20.0, nor 29.99 30.0
@@ -178,4 +202,5 @@ def foundational_measures(a: Assessment) -> Recommendation | None:
         references=("BHOF2022",),
         orders=tuple(orders),
         selection_behavior=SelectionBehavior.ANY if orders else None,
+        deferrals=deferrals,
     )

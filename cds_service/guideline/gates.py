@@ -401,7 +401,7 @@ def oral_route_finding(a: Assessment, drug: Drug) -> Finding | None:
                 f"{found.source.display or kind.value} "
                 f"({wording.code(found.system, found.code)}, {wording.day(found.source.date)}) "
                 "rules out oral bisphosphonates",
-                "use zoledronic acid (yearly infusion) or denosumab (6-monthly injection) instead",
+                "use zoledronic acid (yearly infusion) or denosumab (6-monthly injection)",
                 (_diagnosis_evidence(found),),
             )
     return None

@@ -39,6 +39,9 @@ from .glucocorticoid_course import (
     high_dose_days,
 )
 from .recommendation import (
+    AdviceTopic,
+    Claim,
+    Deferral,
     Evidence,
     Indicator,
     OrderKind,
@@ -47,6 +50,7 @@ from .recommendation import (
     SelectionBehavior,
 )
 from .therapy import current_episodes
+from .vitamin_d import suggests_cholecalciferol
 
 DRUGS = (OrderKind.ALENDRONATE, OrderKind.RISEDRONATE)
 
@@ -60,6 +64,8 @@ class _Card:
     treat: bool = False
     references: tuple[str, ...] = ()
     reason: Reason | None = None  # the DXA draft's reasonCode
+    claims: tuple[Claim, ...] = ()
+    deferrals: tuple[Deferral, ...] = ()
 
 
 def _lowest_t(a: Assessment) -> float | None:
@@ -165,6 +171,20 @@ def _dose_text(course: Course) -> str:
     return f"{own} (prednisone-equivalent {wording.decimals(dose.prednisone_mg_per_day, 1)} mg/day)"
 
 
+def _missing_supplements(a: Assessment) -> list[OrderKind]:
+    """Calcium and vitamin D drafts when none is taken (as O6 offers them on the order hook);
+    no 800 IU draft beside R3's repletion course."""
+    th = a.thresholds
+    missing = []
+    if not current_episodes(a.facts, {DrugClass.CALCIUM}, a.as_of, th):
+        missing.append(OrderKind.CALCIUM)
+    if not current_episodes(a.facts, {DrugClass.VITAMIN_D}, a.as_of, th) and not (
+        suggests_cholecalciferol(a)
+    ):
+        missing.append(OrderKind.CHOLECALCIFEROL)
+    return missing
+
+
 def _glucocorticoid(a: Assessment, card: _Card) -> None:
     th = a.thresholds
     age = a.eligibility.age
@@ -180,11 +200,24 @@ def _glucocorticoid(a: Assessment, card: _Card) -> None:
     card.summary.append(f"Glucocorticoid {dose}, since {wording.day(course.start)}")
     first = len(card.summary) - 1
     card.references += ("ACR2022",)
-    card.advice += [
+    opening = (
         f"**Glucocorticoid-induced osteoporosis** {{{{ACR2022}}}}: {dose}, course since "
         f"{wording.day(course.start)} ({course.days} days). Keep the lowest effective "
-        "glucocorticoid dose; ensure calcium 800–1,000 mg and vitamin D 600–800 IU daily.",
-    ]
+        "glucocorticoid dose; ensure calcium 800–1,000 mg and vitamin D "
+    )
+    card.advice.append(opening + "600–800 IU daily.")
+    # ACR 2022's calcium and vitamin D are the response's amounts (R2 defers to them), except
+    # below the vitamin D target, where the repletion card gives the vitamin D dose
+    here = "the glucocorticoid card"
+    card.claims = (Claim(AdviceTopic.CALCIUM_DOSE, here), Claim(AdviceTopic.VITAMIN_D_DOSE, here))
+    card.deferrals = (
+        Deferral(
+            AdviceTopic.VITAMIN_D_DOSE,
+            opening + "600–800 IU daily.",
+            opening.removesuffix(" and vitamin D ") + " daily; vitamin D as on {card}.",
+        ),
+    )
+    card.orders += _missing_supplements(a)
     card.evidence.append(
         _period_evidence(
             f"{course.ingredient.capitalize()} (glucocorticoid)",
@@ -389,4 +422,6 @@ def medication_bone_loss(a: Assessment) -> Recommendation | None:
         companion_orders=companions,
         selection_behavior=SelectionBehavior.ANY if orders else None,
         reason=card.reason,
+        claims=card.claims,
+        deferrals=card.deferrals,
     )

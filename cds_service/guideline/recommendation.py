@@ -77,6 +77,32 @@ class DraftRemoval:
     reason: Reason | None = None  # reasonCode of the replacement, when a ServiceRequest
 
 
+class AdviceTopic(StrEnum):
+    """Advice that one card of a response states for all (clinical-spec §0.4): the others defer
+    to it rather than give other numbers."""
+
+    CALCIUM_DOSE = "calcium-dose"
+    VITAMIN_D_DOSE = "vitamin-d-dose"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """This card states the response's advice on ``topic``; others call it ``card``."""
+
+    topic: AdviceTopic
+    card: str  # "the vitamin D card"
+
+
+@dataclass(frozen=True, slots=True)
+class Deferral:
+    """An advice line given only when no other card of the response claims ``topic``; else
+    ``replacement`` (its ``{card}`` naming the claimant) stands in its place, or nothing."""
+
+    topic: AdviceTopic
+    line: str
+    replacement: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class Recommendation:
     rule_id: str
@@ -95,3 +121,5 @@ class Recommendation:
     lifelong_note: bool = False  # the "Always" paragraph of the specification
     reason: Reason | None = None  # reasonCode of the card's ServiceRequest drafts
     removals: tuple[DraftRemoval, ...] = ()  # order checks: drafts to take back
+    claims: tuple[Claim, ...] = ()  # advice this card states for the whole response
+    deferrals: tuple[Deferral, ...] = ()  # advice lines that yield to another card's claim

@@ -17,7 +17,7 @@ from .frax_assessment import fracture_risk_not_assessed
 from .medication_bone_loss import medication_bone_loss
 from .monitoring import dxa_monitoring
 from .prematurity import osteopenia_of_prematurity
-from .recommendation import Indicator, OrderKind, Recommendation
+from .recommendation import AdviceTopic, Claim, Indicator, OrderKind, Recommendation
 from .screening import osteoporosis_screening
 from .secondary_causes import secondary_cause_card
 from .thresholds import Thresholds
@@ -50,17 +50,39 @@ def _structural(line: str) -> bool:
     return not line or line.endswith(":")
 
 
+def _defer(rec: Recommendation, claimants: dict[AdviceTopic, tuple[str, Claim]]) -> tuple[str, ...]:
+    """The card's advice with each line another card claims replaced by a pointer to it."""
+    advice = list(rec.advice)
+    for deferral in rec.deferrals:
+        owner, claim = claimants.get(deferral.topic, (rec.rule_id, None))
+        if owner == rec.rule_id or claim is None or deferral.line not in advice:
+            continue  # nobody else speaks for the topic: this card says it
+        at = advice.index(deferral.line)
+        if deferral.replacement:
+            advice[at] = deferral.replacement.replace("{card}", claim.card)
+        else:
+            del advice[at]
+    return tuple(advice)
+
+
 def shape_response(recommendations: list[Recommendation]) -> list[Recommendation]:
     """One response, read as a whole (clinical-spec §0.4): warnings first, the "Always"
     paragraph on the first card that carries it only, and nothing twice: an advice line or a
-    draft order already on an earlier card is left out of the later one."""
+    draft order already on an earlier card is left out of the later one, and a dose one card
+    claims (vitamin D repletion, the glucocorticoid calcium and vitamin D) is the only one
+    given: the first card in that order to claim it speaks, the others defer to it."""
     ordered = sorted(recommendations, key=lambda r: r.indicator is not Indicator.WARNING)
+    claimants: dict[AdviceTopic, tuple[str, Claim]] = {}
+    for rec in ordered:
+        for claim in rec.claims:
+            claimants.setdefault(claim.topic, (rec.rule_id, claim))
     shown: set[str] = set()
     offered: set[OrderKind] = set()
     always_given = False
     shaped: list[Recommendation] = []
     for rec in ordered:
-        advice = tuple(line for line in rec.advice if _structural(line) or line not in shown)
+        deferred = _defer(rec, claimants)
+        advice = tuple(line for line in deferred if _structural(line) or line not in shown)
         shown.update(line for line in advice if not _structural(line))
         orders = tuple(kind for kind in rec.orders if kind not in offered)
         offered.update(orders)

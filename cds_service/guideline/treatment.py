@@ -225,9 +225,12 @@ def premature_menopause(a: Assessment) -> Diagnosis | None:
     )
 
 
+ORAL_DRUGS = (OrderKind.ALENDRONATE, OrderKind.RISEDRONATE)
+
+
 def _gated_action(gated: GatedDrafts, action: str) -> str:
     """The summary's recommendation once the gates have held drug drafts back."""
-    offered = [k.value for k in gated.orders if k in (OrderKind.ALENDRONATE, OrderKind.RISEDRONATE)]
+    offered = [k.value for k in gated.orders if k in ORAL_DRUGS]
     gates = {f.gate for f in gated.held}
     if not gates:
         return action
@@ -277,11 +280,16 @@ def treatment_indicated(a: Assessment) -> Recommendation | None:
             "Drug treatment to reduce fracture risk is indicated. Criteria met:",
             *(f"- {c.sentence}" for c in criteria),
         ]
-    lead = (
-        "Meanwhile, or if anabolic therapy is not possible, an oral bisphosphonate"
-        if very_high
-        else "**First line is an oral bisphosphonate**"
-    )
+    oral_offered = any(k in gated.orders for k in ORAL_DRUGS)
+    if very_high:
+        lead = "Meanwhile, or if anabolic therapy is not possible, an oral bisphosphonate"
+    elif poi is not None:
+        lead = "If hormone therapy is contraindicated or declined: an oral bisphosphonate"
+    elif not oral_offered:
+        # the gates below say why no oral draft is offered: the card must not call it the plan
+        lead = ""
+    else:
+        lead = "**First line is an oral bisphosphonate**"
     if a.facts.sex is Sex.MALE:
         effect = "In men the evidence for bisphosphonates is of low certainty {{ACP2023}}."
     else:
@@ -292,7 +300,13 @@ def treatment_indicated(a: Assessment) -> Recommendation | None:
         )
     advice += [
         "",
-        f"{lead}: alendronate 70 mg or risedronate 35 mg once weekly {{{{ACP2023}}}}. {effect}",
+        (
+            f"{lead}: alendronate 70 mg or risedronate 35 mg once weekly {{{{ACP2023}}}}. {effect}"
+            if lead
+            else "An oral bisphosphonate (alendronate 70 mg or risedronate 35 mg once weekly) is "
+            "the usual first line {{ACP2023}}, but not for this patient now: no oral draft is "
+            f"offered (below). {effect}"
+        ),
     ]
     if a.classification.status is BoneStatus.OSTEOPENIA:
         advice.append(
@@ -308,11 +322,14 @@ def treatment_indicated(a: Assessment) -> Recommendation | None:
             "woman who may become pregnant.",
         )
     advice.extend(gated.advice)
-    advice.append(
-        "Oral bisphosphonates are unsuitable with oesophageal stricture or achalasia, inability "
-        "to stay upright for 30 minutes after the dose, or Roux-en-Y gastric bypass: then use "
-        "zoledronic acid or denosumab."
-    )
+    if oral_offered or (poi is not None and not gated.held):
+        # the generic caveat only where an oral bisphosphonate is still on the table; a
+        # specific contraindication or a gate holding every oral draft back has said more
+        advice.append(
+            "Oral bisphosphonates are unsuitable with oesophageal stricture or achalasia, "
+            "inability to stay upright for 30 minutes after the dose, or Roux-en-Y gastric "
+            "bypass: then use zoledronic acid or denosumab."
+        )
     reasons = secondary_cause_reasons(a)
     if reasons:
         advice.append(work_up_advice(reasons))

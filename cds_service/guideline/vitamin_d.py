@@ -9,7 +9,15 @@ from fhir_mappings.facts import DiagnosisKind, DrugClass, VitaminDLevel
 from . import wording
 from .assessment import Assessment
 from .classification import current_diagnosis
-from .recommendation import Evidence, Indicator, OrderKind, Recommendation, SelectionBehavior
+from .recommendation import (
+    AdviceTopic,
+    Claim,
+    Evidence,
+    Indicator,
+    OrderKind,
+    Recommendation,
+    SelectionBehavior,
+)
 from .therapy import current_episodes
 
 NMOL_PER_NG = 2.496
@@ -212,6 +220,8 @@ def vitamin_d_card(a: Assessment) -> Recommendation | None:
         references=("HOLICK2011", "DEMAY2024"),
         orders=tuple(orders),
         selection_behavior=SelectionBehavior.ANY if orders else None,
+        # below target the repletion dose is the response's only vitamin D dose
+        claims=(Claim(AdviceTopic.VITAMIN_D_DOSE, "the vitamin D card"),),
     )
 
 

@@ -89,7 +89,8 @@ def spark_session(master: str | None, *, extra: dict[str, str] | None = None) ->
     if master or not submitted:
         master = master or "local[*]"
         builder = builder.master(master)
-    if master is None or is_loopback(master):
+    # Under spark-submit without --master here, the submitter's configuration decides.
+    if master is not None and is_loopback(master):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = builder.config("spark.driver.host", "127.0.0.1").config(
             "spark.driver.bindAddress", "127.0.0.1"
@@ -294,6 +295,9 @@ def run_job(spark: Any, config: JobConfig, *, progress: Any = None) -> JobReport
     sc = spark.sparkContext
     partitions = config.partitions or max(2, sc.defaultParallelism * 2)
     spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
+    # Adaptive execution would merge small shuffle partitions into one: here a partition of
+    # patients is the unit of Python evaluation, so merging them would idle all cores but one.
+    spark.conf.set("spark.sql.adaptive.coalescePartitions.enabled", "false")
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
 

@@ -204,3 +204,36 @@ def test_report_renders_every_target() -> None:
     assert verdicts["typical patient p99 < 20 ms in-process"] == "PASS"
     assert verdicts["10,000-Observation patient within 3× the JSON floor"] == "PASS"
     assert "cost linear in patient size" in verdicts
+
+
+def test_the_every_rule_silent_app_logs_cards_and_returns_none(tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from benchmarks.inprocess import bench_settings, measure_workload, silent_rules_file
+    from benchmarks.workloads import generated_workload
+    from cds_service.app import create_app
+    from cds_service.store.models import issued_cards
+
+    def make_app(data_dir: Path, rules_file: Path | None = None) -> Any:
+        # Not the benchmark's make_app: that one points the request log at a file, which
+        # would take the log away from pytest's capture.
+        return create_app(bench_settings(data_dir, rules_file))
+
+    workload = generated_workload(20)
+    hook = "/cds-services/osteopenia-management"
+    plain = make_app(tmp_path / "plain").test_client()
+    shown = plain.post(hook, data=workload.body, content_type="application/json").get_json()
+    assert shown["cards"], "the workload has something to say"
+    silent_app = make_app(tmp_path / "silent", silent_rules_file(tmp_path))
+    answer = silent_app.test_client().post(
+        hook, data=workload.body, content_type="application/json"
+    )
+    assert answer.get_json() == {"cards": []}
+    silent_app.extensions["card_log"].flush()
+    with silent_app.extensions["store"].engine.connect() as conn:
+        dispositions = conn.execute(select(issued_cards.c.disposition)).scalars().all()
+    assert dispositions and set(dispositions) == {"silent"}
+    result = measure_workload(silent_app, workload, budget_s=0.05, label="silent")
+    assert result.to_json()["workload"] == "silent"
+    silent_app.extensions["store"].close()
+    plain.application.extensions["store"].close()

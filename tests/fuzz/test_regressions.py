@@ -46,3 +46,34 @@ def test_access_token_that_cannot_go_in_a_header_is_400_not_500(
     body = response.get_json()
     assert body["issue"][0]["expression"] == ["fhirAuthorization.access_token"]
     assert shared_contract().check_response("post", SERVICE_URL, 400, body) == []
+
+
+@pytest.mark.parametrize("resource_type", [[], {}, ["MedicationRequest"], {"a": 1}])
+def test_draft_order_whose_resource_type_is_not_a_string_is_400_not_500(
+    make_app: Callable[..., Flask], fhir: FaultyFhirServer, resource_type: object
+) -> None:
+    # Found by the seeded mutation fuzzer: an unhashable resourceType in draftOrders made the
+    # set-membership test raise TypeError, which escaped as a 500.
+    client = make_app(fhir_servers=(fhir.url("healthy"),)).test_client()
+    draft = {"resourceType": resource_type, "id": "d1", "status": "draft"}
+    response = client.post(
+        "/cds-services/osteopenia-order-select",
+        json={
+            "hook": "order-select",
+            "hookInstance": str(uuid.uuid4()),
+            "context": {
+                "patientId": "p1",
+                "userId": "Practitioner/1",
+                "draftOrders": {
+                    "resourceType": "Bundle",
+                    "type": "collection",
+                    "entry": [{"resource": draft}],
+                },
+                "selections": ["MedicationRequest/d1"],
+            },
+            "prefetch": {"patient": {"resourceType": "Patient", "id": "p1"}},
+        },
+    )
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["issue"][0]["expression"] == ["context.draftOrders.entry[0].resource.resourceType"]

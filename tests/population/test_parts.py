@@ -147,3 +147,21 @@ def test_the_summary_page_is_self_contained_and_counts_per_rule_band_and_sex() -
     assert "export &lt;x&gt;" in page  # text from outside is escaped
     assert "<td>R4</td>" in page and "65–74" in page and "75–84" in page
     assert "rejected: malformed-line" in page and "not read by the rules: Claim" in page
+
+
+@pytest.mark.parametrize(
+    ("master", "loopback"),
+    [
+        ("local[*]", True),
+        ("local[2]", True),
+        ("spark://127.0.0.1:7077", True),
+        ("spark://localhost:7077", True),
+        ("spark://10.0.0.5:7077", False),  # executors elsewhere must reach the driver
+        ("yarn", False),
+        ("k8s://https://10.0.0.1:6443", False),
+    ],
+)
+def test_the_driver_binds_to_loopback_only_for_a_loopback_master(
+    master: str, loopback: bool
+) -> None:
+    assert job.is_loopback(master) is loopback

@@ -117,11 +117,33 @@ def nested_bracket(text: str) -> str | None:
     return None
 
 
+VITAMIN_D_DOSE = re.compile(r"\d[\d,]*(?:–[\d,]+)? IU")
+CALCIUM_DOSE = re.compile(r"calcium\b[^.;]*?\d[\d,]*(?:–[\d,]+)? mg", re.IGNORECASE)
+
+
+def supplement_doses(detail: str) -> set[str]:
+    """The supplement doses a card states in its own words (clinical-spec §0.4: one card of a
+    response gives each, the others defer to it)."""
+    text = advice_part(detail)
+    found = {"vitamin D"} if VITAMIN_D_DOSE.search(text) else set()
+    return found | ({"calcium"} if CALCIUM_DOSE.search(text) else set())
+
+
+def check_supplement_doses(cards: list[dict[str, Any]]) -> None:
+    dosed: dict[str, str] = {}
+    for card in cards:
+        rule = card["source"]["topic"]["code"]
+        for supplement in supplement_doses(card["detail"]):
+            assert supplement not in dosed, f"{rule} and {dosed[supplement]}: {supplement} doses"
+            dosed[supplement] = rule
+
+
 def check_response(cards: list[dict[str, Any]], pid: str) -> None:
     check_cards(cards, pid)
     short_forms = {ref.short_form for ref in catalogue().references.values()}
     assert sum("**Always:**" in c["detail"] for c in cards) <= 1
     seen: dict[str, str] = {}
+    check_supplement_doses(cards)
     for card in cards:
         rule, detail = card["source"]["topic"]["code"], card["detail"]
         assert len(detail) <= 2000, (rule, len(detail))
@@ -156,6 +178,16 @@ def test_card_budget_every_fixture_and_demo_patient(
 
 
 def test_card_budget_checker_finds_what_it_looks_for() -> None:
+    assert supplement_doses("- **Calcium** 1,200 mg/day.\n- **Vitamin D** 600–800 IU/day.") == {
+        "calcium",
+        "vitamin D",
+    }
+    assert supplement_doses("- **Vitamin D**: the dose is on the vitamin D card.") == set()
+    assert supplement_doses("alendronate 70 mg weekly; check kidney function, calcium.") == set()
+    r2 = {"source": {"topic": {"code": "R2"}}, "detail": "- **Vitamin D** 600–800 IU/day [1]."}
+    r3 = {"source": {"topic": {"code": "R3"}}, "detail": "Replete: 50,000 IU once weekly [1]."}
+    with pytest.raises(AssertionError, match="vitamin D doses"):
+        check_supplement_doses([r3, r2])
     assert nested_bracket("a (b [c]) d") is not None
     assert nested_bracket("a (b) [c] d") is None
     assert advice_lines("x\n- y [2]\nCriteria met:\n\n**Based on:**\n- z") == ["x", "- y"]

@@ -53,7 +53,8 @@ def test_r7_oral_bisphosphonate_5_years(run: Run, years: float, gap: int, expect
         assert "Alendronate for 5.0 years" in card["summary"]
         assert "drug holiday" in card["summary"]
         # v2: the ASBMR DOI could not be verified, so the source carries its label only
-        assert card["source"]["label"] == "ASBMR 2016 Task Force" and "url" not in card["source"]
+        assert card["source"]["label"] == "ASBMR 2016 Task Force"
+        assert card["source"]["url"] == "https://doi.org/10.1002/jbmr.2708"
 
 
 def test_r7_switch_between_bisphosphonates_sums(run: Run) -> None:

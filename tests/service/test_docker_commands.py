@@ -125,13 +125,17 @@ def serving(installed: Path, tmp_path: Path) -> Iterator[int]:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            # Serving, not only listening: a worker has built the app (what the image's
+            # HEALTHCHECK --start-period allows for).
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    pass
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10):
                     break
             except OSError:
                 time.sleep(0.2)
         else:
-            pytest.fail("gunicorn did not start listening within 60 s")
+            pytest.fail("gunicorn did not start serving within 60 s")
         yield port
     finally:
         process.send_signal(signal.SIGTERM)

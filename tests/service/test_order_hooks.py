@@ -278,3 +278,15 @@ def test_evaluate_command_accepts_order_request_files(
         assert main(["evaluate", str(path), "--as-of", "2026-11-25"]) == 0
         cards = json.loads(capsys.readouterr().out)["cards"]
         assert [c["source"]["topic"]["code"] for c in cards] == ["O3"]
+
+
+@pytest.mark.parametrize("rtype", [{"a": 1}, ["MedicationRequest"], 7, None])
+def test_a_draft_whose_resource_type_is_not_a_string_is_a_400(
+    order_client: FlaskClient, rtype: Any
+) -> None:
+    draft = _alendronate()
+    draft["resourceType"] = rtype
+    body = _request("order-select", session(draft))
+    response = order_client.post(SELECT_URL, json=body)
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert _issue(response)["expression"][0].endswith(".resourceType")
