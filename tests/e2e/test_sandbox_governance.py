@@ -32,9 +32,9 @@ from tests.e2e.test_sandbox import (
     _card_element,
     _feedback_exchanges,
     _rule,
+    _settled_menu_item,
     _shown,
     _wait,
-    _xpath_literal,
     open_patient,
 )
 from tests.support.fhir_server import RunningFhirServer
@@ -108,15 +108,14 @@ def test_silent_rule_snoozed_rule_and_the_dashboard(
     treatment = next(c for c in answer["cards"] if _rule(c) == "R4")
     [declines] = [r for r in treatment["overrideReasons"] if r["code"] == "patient-declines"]
     card = _card_element(browser, treatment["summary"])
-    card.find_element(By.CSS_SELECTOR, "button[aria-label='select dismiss reason']").click()
-    item = _wait(
-        lambda: browser.driver.find_elements(
-            By.XPATH,
-            f"//li[normalize-space(.)={_xpath_literal('Override: ' + declines['display'])}]",
-        ),
-        "the override reasons menu",
-    )
-    item[0].click()
+    toggle = card.find_element(By.CSS_SELECTOR, "button[aria-label='select dismiss reason']")
+    toggle.click()
+    menu_id = _wait(lambda: toggle.get_attribute("aria-controls"), "the override reasons menu")
+    # Only once the menu has finished opening: mid-transition the items move under the
+    # pointer, and a click can pick the reason beside the one meant.
+    label = "Override: " + declines["display"]
+    item = _wait(lambda: _settled_menu_item(browser, menu_id, label), "the menu to finish opening")
+    item.click()
     sent = service.log.wait_for(lambda _: _feedback_exchanges(service))
     assert sent[-1].status == 200 and sent[-1].response_json["stored"] == 1
 
