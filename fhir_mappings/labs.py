@@ -7,6 +7,7 @@ decides nothing and is named on the card that would have used it.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -105,6 +106,7 @@ def map_kidney(
         factor = codes.WEIGHT_TO_KG.get(_unit_key(reading.value))
         if factor is not None and reading.value.number > 0:
             weights.append((reading.when, reading.value.number * factor, reading.source))
+    weight_days = [w[0] for w in weights]  # sorted, as _readings returns them
     reported_days = {r.source.date for r in results}
     for reading in _readings(items, codes.CREATININE, ctx, "Creatinine"):
         factor = _in_unit(reading, codes.CREATININE_TO_MG_DL, "creatinine", unreadable)
@@ -127,9 +129,9 @@ def map_kidney(
                 results.append(
                     KidneyFunction(KidneyMethod.EGFR_CKD_EPI_2021, egfr, reading.source, mg_dl)
                 )
-        near = [w for w in weights if abs((w[0] - reading.when).days) <= WEIGHT_PAIRING_DAYS]
-        if near:
-            _, kg, weight_source = min(near, key=lambda w: abs((w[0] - reading.when).days))
+        weight = _nearest_weight(weights, weight_days, reading.when)
+        if weight is not None:
+            _, kg, weight_source = weight
             crcl = cockcroft_gault(mg_dl, age, kg, sex)
             if crcl is not None:
                 results.append(
@@ -165,6 +167,7 @@ def map_calcium(
         factor = _in_unit(reading, codes.ALBUMIN_TO_G_DL, "albumin", unreadable)
         if factor is not None and reading.value.number > 0:
             albumins.append((reading.when, reading.value.number * factor, reading.source))
+    albumin_days = [a[0] for a in albumins]  # sorted, as _readings returns them
     results: list[CalciumResult] = []
     for reading in _readings(items, codes.CALCIUM_TOTAL | codes.CALCIUM_IONIZED, ctx, "Calcium"):
         unit = codes.CALCIUM_UNITS.get(_unit_key(reading.value))
@@ -185,7 +188,7 @@ def map_calcium(
                 )
             )  # fmt: skip
             continue
-        albumin = _paired_albumin(albumins, reading.when)
+        albumin = _paired_albumin(albumins, albumin_days, reading.when)
         if unit == "mg/dL":
             value = measured if albumin is None else measured + 0.8 * (4.0 - albumin[1])
         else:
@@ -206,10 +209,35 @@ def map_calcium(
 
 
 def _paired_albumin(
-    albumins: list[tuple[date, float, Provenance]], when: date
+    albumins: list[tuple[date, float, Provenance]], days: list[date], when: date
 ) -> tuple[date, float, Provenance] | None:
-    same_day = [a for a in albumins if a[0] == when]
-    if same_day:
-        return same_day[-1]
-    before = [a for a in albumins if 0 < (when - a[0]).days <= codes.ALBUMIN_PAIRING_DAYS]
-    return before[-1] if before else None
+    """The last albumin of the same day, else the latest within the pairing window before.
+
+    Binary search over the sorted days: a chart with thousands of results must not pair each
+    calcium by scanning every albumin."""
+    same_or_before = bisect_right(days, when) - 1
+    if same_or_before < 0:
+        return None
+    candidate = albumins[same_or_before]
+    if candidate[0] == when or (when - candidate[0]).days <= codes.ALBUMIN_PAIRING_DAYS:
+        return candidate
+    return None
+
+
+def _nearest_weight(
+    weights: list[tuple[date, float, Provenance]], days: list[date], when: date
+) -> tuple[date, float, Provenance] | None:
+    """The weight nearest in time within the pairing window; on a tie the earlier one.
+
+    Only the neighbours of ``when`` in the sorted days can be nearest, so a binary search
+    finds it without scanning every weight for every creatinine."""
+    after = bisect_left(days, when)  # first weight on or after the day
+    best: tuple[date, float, Provenance] | None = None
+    if after > 0:
+        before_day = days[after - 1]
+        best = weights[bisect_left(days, before_day)]  # the first of that day, as listed
+    if after < len(days) and (best is None or (days[after] - when).days < (when - best[0]).days):
+        best = weights[after]
+    if best is None or abs((best[0] - when).days) > WEIGHT_PAIRING_DAYS:
+        return None
+    return best
