@@ -259,10 +259,14 @@ def treatment_indicated(a: Assessment) -> Recommendation | None:
     if not criteria and not very_high:
         return None
     th = a.thresholds
-    drug_drafts = (
-        (OrderKind.ALENDRONATE,) if very_high else (OrderKind.ALENDRONATE, OrderKind.RISEDRONATE)
-    )
-    gated = gate_drafts(a, drug_drafts)
+    both = (OrderKind.ALENDRONATE, OrderKind.RISEDRONATE)
+    gated = gate_drafts(a, (OrderKind.ALENDRONATE,) if very_high else both)
+    if very_high and not gated.orders:
+        # one oral bridge is enough beside the referral, but where the kidneys allow only
+        # risedronate (clearance 30-34) it is the bridge, with alendronate's hold explained
+        with_risedronate = gate_drafts(a, both)
+        if OrderKind.RISEDRONATE in with_risedronate.orders:
+            gated = with_risedronate
     poi = premature_menopause(a)
     if very_high:
         summary = _summary(

@@ -305,3 +305,22 @@ def test_gate_denosumab_boxed_warning_below_30(value: float, held: bool) -> None
     assert bool(found) is held
     if held:
         assert not found[0].contraindicated and "boxed warning" in found[0].reason
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (35.0, {ALENDRONATE}),
+        (34.9, {RISEDRONATE}),  # alendronate held, risedronate is the bridge
+        (30.0, {RISEDRONATE}),
+        (29.9, set()),
+    ],
+)
+def test_gate_kidney_on_the_very_high_risk_bridge(run: Run, value: float, expected: set) -> None:
+    pid = f"gate-vhr-egfr-{value}".replace(".", "-")
+    hip = fb.condition(pid, fb.ICD10, "S72.001A", "Fracture of neck of right femur", months_ago(2))
+    card = run(osteoporosis(pid, egfr(pid, value), hip), pid)["R4"]
+    assert card["summary"].startswith("Very high fracture risk")
+    assert drug_labels(card) == expected | {"Refer to a bone health service"}
+    if value < 35:
+        assert "below 35" in card["detail"]
