@@ -184,10 +184,18 @@ def test_sandbox_lists_our_service_from_discovery(stage) -> None:
         "the settings menu",
     )
     _button_or_item[0].click()
-    _wait(lambda: service.service_url in _page_text(browser), "our service in the list")
-    text = _page_text(browser)
-    assert '"hook": "patient-view"' in text.replace("\u00a0", " ")
-    assert "Osteopenia and bone health management" in text
+
+    # The developer panel beside the cards already shows our service's URL: wait for the
+    # dialog's own list, where each service is shown with its definition.
+    def dialog_text() -> str:
+        dialogs = browser.driver.find_elements(By.CSS_SELECTOR, "[role='dialog']")
+        return " ".join(d.text for d in dialogs).replace("\u00a0", " ")
+
+    _wait(
+        lambda: service.service_url in dialog_text() and '"hook": "patient-view"' in dialog_text(),
+        "our service in the list",
+    )
+    assert "Osteopenia and bone health management" in dialog_text()
     browser.driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
 
 
