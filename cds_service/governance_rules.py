@@ -22,7 +22,6 @@ names the entry, because a half-understood rollout would show cards nobody appro
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -30,7 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from cds_service.guideline.references import catalogue
-from cds_service.settings import ConfigurationError
+from cds_service.settings import (
+    ConfigurationError,
+    read_json_setting_file,
+    setting_file_error,
+)
 
 # The rule ids the file may name: the patient-view rules and the order-time rules.
 RULE_IDS = frozenset({*(f"R{n}" for n in range(11)), *(f"O{n}" for n in range(1, 8))})
@@ -103,7 +106,7 @@ class RulesConfig:
 
 
 def _fail(path: Path, where: str, problem: str) -> ConfigurationError:
-    return ConfigurationError(f"CDS_RULES_FILE {path}: {where}: {problem}")
+    return setting_file_error("CDS_RULES_FILE", path, where, problem)
 
 
 def _mode(value: Any, what: str) -> Mode:
@@ -173,20 +176,7 @@ def _parse_snooze_days(raw: Any) -> dict[str, int]:
 
 def load_rules_file(path: Path) -> RulesConfig:
     """Read and check the whole file; raise ConfigurationError naming the first problem."""
-    try:
-        if path.stat().st_size > _MAX_FILE_BYTES:
-            raise _fail(path, "file", f"larger than {_MAX_FILE_BYTES} bytes")
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise _fail(path, "file", f"cannot be read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise _fail(path, "file", "is not UTF-8 text") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _fail(
-            path, f"line {exc.lineno} column {exc.colno}", f"invalid JSON ({exc.msg})"
-        ) from None
+    data = read_json_setting_file("CDS_RULES_FILE", path, _MAX_FILE_BYTES)
     if not isinstance(data, Mapping):
         raise _fail(path, "top level", 'must be a JSON object with "rules" and/or "snooze_days"')
     unknown = set(data) - _TOP_FIELDS

@@ -5,14 +5,43 @@ One frozen object built once at start-up; nothing else in the service reads ``os
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 class ConfigurationError(ValueError):
     """A setting is malformed or unsafe; the service refuses to start."""
+
+
+def setting_file_error(setting: str, path: Path, where: str, problem: str) -> ConfigurationError:
+    """The start-up error for a deployment file: which setting, which file, where, what."""
+    return ConfigurationError(f"{setting} {path}: {where}: {problem}")
+
+
+def read_json_setting_file(setting: str, path: Path, max_bytes: int) -> Any:
+    """The parsed JSON of the deployment file ``setting`` names, or a ConfigurationError that
+    says what is wrong with the file itself (size, access, encoding, syntax); its content is
+    the caller's to check."""
+    try:
+        if path.stat().st_size > max_bytes:
+            raise setting_file_error(setting, path, "file", f"larger than {max_bytes} bytes")
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise setting_file_error(
+            setting, path, "file", f"cannot be read ({exc.strerror or exc})"
+        ) from None
+    except UnicodeDecodeError:
+        raise setting_file_error(setting, path, "file", "is not UTF-8 text") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise setting_file_error(
+            setting, path, f"line {exc.lineno} column {exc.colno}", f"invalid JSON ({exc.msg})"
+        ) from None
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:

@@ -16,7 +16,6 @@ none.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,11 @@ from urllib.parse import urlsplit
 
 from cds_service.security.keys import JwksError, VerificationKey, parse_jwk_set
 from cds_service.security.urls import UrlError, canonical_url, is_loopback_host
-from cds_service.settings import ConfigurationError
+from cds_service.settings import (
+    ConfigurationError,
+    read_json_setting_file,
+    setting_file_error,
+)
 
 _FIELDS = frozenset({"iss", "jwks_url", "jwks", "fhir_servers", "tenant", "sub", "description"})
 _MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -72,7 +75,7 @@ class IssuerRegistry:
 
 
 def _fail(path: Path, where: str, problem: str) -> ConfigurationError:
-    return ConfigurationError(f"CDS_TRUSTED_ISSUERS_FILE {path}: {where}: {problem}")
+    return setting_file_error("CDS_TRUSTED_ISSUERS_FILE", path, where, problem)
 
 
 def _url(value: Any, *, production: bool, what: str, allow_loopback_http: bool) -> str:
@@ -156,20 +159,7 @@ def _parse_entry(raw: Any, *, production: bool) -> TrustedIssuer:
 
 def load_trusted_issuers(path: Path, *, production: bool) -> IssuerRegistry:
     """Read and check the whole file; raise ConfigurationError naming the first problem."""
-    try:
-        if path.stat().st_size > _MAX_FILE_BYTES:
-            raise _fail(path, "file", f"larger than {_MAX_FILE_BYTES} bytes")
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise _fail(path, "file", f"cannot be read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise _fail(path, "file", "is not UTF-8 text") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _fail(
-            path, f"line {exc.lineno} column {exc.colno}", f"invalid JSON ({exc.msg})"
-        ) from None
+    data = read_json_setting_file("CDS_TRUSTED_ISSUERS_FILE", path, _MAX_FILE_BYTES)
     if not isinstance(data, list):
         raise _fail(path, "top level", "must be a JSON array of issuer objects")
     if not data:
