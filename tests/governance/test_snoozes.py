@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 
 from tests.governance.conftest import cards_by_rule, hook_request, logged, override, snoozes
+from tests.rules import fhir_builders as fb
 
 T0 = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 
@@ -141,38 +142,15 @@ def _new_frax(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _new_fracture(body: dict[str, Any]) -> dict[str, Any]:
-    patient = body["context"]["patientId"]
-    return {
-        "resourceType": "Condition",
-        "id": "new-wrist-fracture",
-        "clinicalStatus": {
-            "coding": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
-                    "code": "active",
-                }
-            ]
-        },
-        "verificationStatus": {
-            "coding": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-                    "code": "confirmed",
-                }
-            ]
-        },
-        "code": {
-            "coding": [
-                {
-                    "system": "http://snomed.info/sct",
-                    "code": "65966004",
-                    "display": "Fracture of forearm",
-                }
-            ]
-        },
-        "subject": {"reference": f"Patient/{patient}"},
-        "onsetDateTime": _yesterday(),
-    }
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
+    return fb.condition(
+        body["context"]["patientId"],
+        fb.SNOMED,
+        "65966004",
+        "Fracture of forearm",
+        yesterday,
+        id="new-wrist-fracture",
+    )
 
 
 def _new_vitamin_d(body: dict[str, Any]) -> dict[str, Any]:
