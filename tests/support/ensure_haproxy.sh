@@ -6,13 +6,7 @@ set -euo pipefail
 if command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ]; then
     exit 0
 fi
-if [ "$(id -u)" -ne 0 ]; then
-    echo "HAProxy is not installed; as root run: apt-get update && apt-get install -y haproxy" >&2
-    exit 1
-fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends haproxy >/dev/null
+"$(dirname "$0")/apt_install.sh" "HAProxy" haproxy
 # The package starts a system-wide HAProxy with its own configuration; the tests run their own.
 if command -v systemctl >/dev/null && systemctl is-active --quiet haproxy 2>/dev/null; then
     systemctl stop haproxy || true

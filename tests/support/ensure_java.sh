@@ -10,11 +10,5 @@ java_major() {
 if command -v java >/dev/null && [ "$(java_major)" -ge 17 ] 2>/dev/null; then
     exit 0
 fi
-if [ "$(id -u)" -ne 0 ]; then
-    echo "Java 17+ is not installed; as root run: apt-get update && apt-get install -y default-jre-headless" >&2
-    exit 1
-fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
 # Debian 12's default JRE is 17, Debian 13's is 21: both run Spark 4.
-apt-get install -y -qq --no-install-recommends default-jre-headless >/dev/null
+"$(dirname "$0")/apt_install.sh" "Java 17+" default-jre-headless

@@ -6,10 +6,4 @@ set -euo pipefail
 if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null; then
     exit 0
 fi
-if [ "$(id -u)" -ne 0 ]; then
-    echo "PostgreSQL is not installed; as root run: apt-get update && apt-get install -y postgresql" >&2
-    exit 1
-fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+"$(dirname "$0")/apt_install.sh" "PostgreSQL" postgresql

@@ -7,10 +7,4 @@ set -euo pipefail
 if command -v wrk >/dev/null; then
     exit 0
 fi
-if [ "$(id -u)" -ne 0 ]; then
-    echo "wrk is not installed; as root run: apt-get update && apt-get install -y wrk" >&2
-    exit 1
-fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends wrk >/dev/null
+"$(dirname "$0")/apt_install.sh" "wrk" wrk
