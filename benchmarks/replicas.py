@@ -15,10 +15,6 @@ on a machine with cores to spare.
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -28,21 +24,13 @@ from typing import Any
 import requests
 
 from benchmarks.workloads import generated_workload
+from benchmarks.wrk import WrkResult, run_wrk
 from tests.support.net import free_port
 from tests.support.postgres import PostgresServer
 from tests.support.replicas import HAPROXY_CONFIG, Haproxy, deployment
 
 SERVICE_PATH = "/cds-services/osteopenia-management"
 OBSERVATIONS = 100  # a typical chart's size (README, Performance)
-
-_LUA = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local file = assert(io.open(os.getenv("WRK_BODY_FILE"), "rb"))
-wrk.body = file:read("*a")
-file:close()
-"""
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
 @dataclass(frozen=True)
@@ -53,64 +41,14 @@ class Row:
     p99_ms: float
     errors: int  # non-2xx answers and socket errors
 
+    @classmethod
+    def of(cls, setup: str, result: WrkResult) -> Row:
+        return cls(
+            setup, result.requests / result.seconds, result.p50_ms, result.p99_ms, result.errors
+        )
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _ms(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
-    if match is None:
-        raise ValueError(f"wrk latency {text!r}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-def parse_wrk(setup: str, output: str) -> Row:
-    """The figures of ``wrk --latency``'s text report."""
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    p50 = re.search(r"^\s+50%\s+(\S+)", output, re.M)
-    p99 = re.search(r"^\s+99%\s+(\S+)", output, re.M)
-    if rate is None or p50 is None or p99 is None:
-        raise RuntimeError(f"wrk printed no result:\n{output[-2000:]}")
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    sockets = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    errors = int(non_2xx.group(1)) if non_2xx else 0
-    errors += sum(int(n) for n in sockets.groups()) if sockets else 0
-    return Row(setup, float(rate.group(1)), _ms(p50.group(1)), _ms(p99.group(1)), errors)
-
-
-def wrk(setup: str, url: str, body: bytes, *, seconds: float, connections: int) -> Row:
-    binary = shutil.which("wrk")
-    if binary is None:
-        raise RuntimeError("wrk is not installed (Debian package wrk)")
-    with tempfile.TemporaryDirectory(prefix="wrk-") as work:
-        script, body_file = Path(work) / "post.lua", Path(work) / "body.json"
-        script.write_text(_LUA)
-        body_file.write_bytes(body)
-        result = subprocess.run(
-            [
-                binary,
-                "--threads",
-                "2",
-                "--connections",
-                str(connections),
-                "--duration",
-                f"{max(1, round(seconds))}s",
-                "--timeout",
-                "30s",
-                "--latency",
-                "--script",
-                str(script),
-                url,
-            ],
-            env={**os.environ, "WRK_BODY_FILE": str(body_file)},
-            capture_output=True,
-            text=True,
-            timeout=seconds + 60,
-            check=True,
-        )
-    return parse_wrk(setup, result.stdout)
 
 
 def _warm(url: str, body: bytes, calls: int = 20) -> None:
@@ -152,7 +90,12 @@ def run(*, seconds: float = 8.0, connections: int = 8) -> list[Row]:
                     for setup, url in setups:
                         _warm(url, body)
                         time.sleep(0.5)
-                        rows.append(wrk(setup, url, body, seconds=seconds, connections=connections))
+                        rows.append(
+                            Row.of(
+                                setup,
+                                run_wrk(url, body, duration_s=seconds, connections=connections),
+                            )
+                        )
                     return rows
                 finally:
                     in_front.stop()
