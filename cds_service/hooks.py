@@ -273,7 +273,6 @@ def governed_response(
             # reports its own health through /readyz.
             log.exception("card log failed (hookInstance=%s)", hook_request.hook_instance)
     return body
-    return _json_response(body)
 
 
 def _json_response(body: dict[str, Any]) -> Response:
