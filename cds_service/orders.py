@@ -324,10 +324,6 @@ def _templates_json(kind: OrderKind) -> tuple[bytes, ...]:
     return tuple(orjson.dumps(template) for template in _templates(kind))
 
 
-def _template(kind: OrderKind) -> dict[str, Any]:
-    return _templates(kind)[0]
-
-
 def validate_all_templates() -> None:
     """Build every template now, so a broken template stops start-up, not a request."""
     for kind in OrderKind:

@@ -457,11 +457,6 @@ class GatedDrafts:
     held: tuple[Finding, ...]
     advice: tuple[str, ...]  # lines for the card
     evidence: tuple[Evidence, ...]
-    advice_on_vitamin_d: bool = False  # the advice already speaks of repleting vitamin D
-
-    @property
-    def drugs_held(self) -> bool:
-        return bool(self.held)
 
 
 def _unreadable_lines(status: KidneyStatus, a: Assessment) -> list[str]:

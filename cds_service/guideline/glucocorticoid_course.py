@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from fhir_mappings.facts import DiagnosisKind, DrugClass, TherapyEpisode, TherapyPeriod
+from fhir_mappings.facts import DiagnosisKind, DrugClass, TherapyPeriod
 
 from .assessment import Assessment
 from .classification import current_diagnosis
@@ -128,7 +128,3 @@ def cumulative_g_last_year(a: Assessment, course: Course) -> float:
         if end >= start:
             total += dose.prednisone_mg_per_day * ((end - start).days + 1)
     return total / 1000
-
-
-def episodes_of(a: Assessment) -> list[TherapyEpisode]:
-    return episodes(a.facts, {DrugClass.GLUCOCORTICOID})

@@ -33,7 +33,6 @@ UNKNOWN_RULE = "unknown"
 SHOWN = "shown"
 SILENT = "silent"
 SUPPRESSED = "suppressed"
-DISPOSITIONS = (SHOWN, SILENT, SUPPRESSED)
 
 # The deferred card log writes what the hook handler queued at most this long after the first
 # queued call, in one transaction; a SIGKILL can lose the card-log rows of that window (never
