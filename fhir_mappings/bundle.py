@@ -30,13 +30,17 @@ IGNORED_VERIFICATION = frozenset(_HYGIENE["ignored_verification_status"])
 SUBJECT_FIELDS = tuple(_HYGIENE["subject_fields"])
 
 MAX_DEPTH = 4  # nested Bundles / lists of pages; deeper nesting is not a real prefetch shape
-_RELATIVE = re.compile(r"([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?$")
+# A literal reference (``Type/id``, relative or absolute); the population job matches it in
+# Spark SQL too, so that both agree on whose a resource is.
+RELATIVE_REFERENCE = re.compile(
+    r"([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?$"
+)
 _TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
 
 
 def relative_reference(reference: str) -> str | None:
     """``Type/id`` of a relative or absolute literal reference."""
-    match = _RELATIVE.search(reference)
+    match = RELATIVE_REFERENCE.search(reference)
     return f"{match.group(1)}/{match.group(2)}" if match else None
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from cds_service.settings import Settings
-from fhir_mappings.bundle import SUBJECT_FIELDS
+from fhir_mappings.bundle import RELATIVE_REFERENCE, SUBJECT_FIELDS
 
 from .evaluate import CARD_COLUMNS, NoPatientResource, evaluate_patient
 from .inputs import ExportFiles
@@ -32,7 +32,6 @@ from .records import (
     EXAMPLE_CHARS,
     REFERENCE_DATA_TYPES,
     REJECT_MESSAGES,
-    RELATIVE_REFERENCE,
     RejectKind,
     prefetch_types,
 )
@@ -157,7 +156,7 @@ def routed_lines(spark: Any, paths: list[str]) -> Any:
 
     def patient_of(field: str) -> Any:
         # One match per reference: "Type/id" (and any /_history/n), then its Patient id.
-        matched = F.regexp_extract(F.col(f"j.{field}.reference"), RELATIVE_REFERENCE, 0)
+        matched = F.regexp_extract(F.col(f"j.{field}.reference"), RELATIVE_REFERENCE.pattern, 0)
         return F.when(matched.startswith("Patient/"), F.split(matched, "/").getItem(1))
 
     rid = F.when(F.col("j.id") != "", F.col("j.id"))

@@ -12,14 +12,11 @@ from functools import cache
 from typing import Any
 
 from cds_service.discovery import service_definitions
-from fhir_mappings.bundle import _RELATIVE, SUBJECT_FIELDS, relative_reference
+from fhir_mappings.bundle import SUBJECT_FIELDS, relative_reference
 
 PATIENT_VIEW = "patient-view"
 # Types the engine resolves by reference rather than finding in the patient's compartment.
 REFERENCE_DATA_TYPES = frozenset({"Medication"})
-# The mapping layer's own pattern of a literal reference (``Type/id``, relative or absolute),
-# so that Spark SQL and the mapping layer agree on whose a resource is.
-RELATIVE_REFERENCE = _RELATIVE.pattern
 _TEMPLATE_TYPE = re.compile(r"^([A-Z][A-Za-z]+)(?:[/?]|$)")
 EXAMPLE_CHARS = 300
 
