@@ -11,7 +11,7 @@ from fhir_mappings.facts import DiagnosisKind, DrugClass, TherapyPeriod
 
 from .assessment import Assessment
 from .classification import current_diagnosis
-from .therapy import episodes
+from .therapy import episodes, merge
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,22 +79,15 @@ def current_course(a: Assessment) -> Course | None:
     if not items:
         return None
     items.sort(key=lambda item: item[0])
-    courses: list[list[tuple[date, date, date, TherapyPeriod, str]]] = []
-    for item in items:
-        if courses:
-            last_end = max(i[1] for i in courses[-1])
-            if (item[0] - last_end).days - 1 < th.glucocorticoid_course_gap_days:
-                courses[-1].append(item)
-                continue
-        courses.append([item])
-    course = courses[-1]
-    end = max(i[1] for i in course)
+    # Orders bridged by gaps shorter than the course gap are one course, as therapy spans are.
+    start, end = merge(((i[0], i[1]) for i in items), th.glucocorticoid_course_gap_days)[-1]
     if end < a.as_of:
         return None  # the last course has ended
+    course = [i for i in items if i[0] >= start]
     covering = [i for i in course if i[0] <= a.as_of <= i[2]]
     current = max(covering or course, key=lambda i: i[0])
     return Course(
-        start=min(i[0] for i in course),
+        start=start,
         end=end,
         expected_end=max(i[2] for i in course),
         current=current[3],

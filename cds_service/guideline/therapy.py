@@ -24,14 +24,6 @@ OSTEOPOROSIS_THERAPY = frozenset(
     }
 )
 BISPHOSPHONATES = frozenset({DrugClass.ORAL_BISPHOSPHONATE, DrugClass.IV_BISPHOSPHONATE})
-BONE_LOSS_MEDICINES = frozenset(
-    {
-        DrugClass.GLUCOCORTICOID,
-        DrugClass.AROMATASE_INHIBITOR,
-        DrugClass.ANDROGEN_DEPRIVATION,
-        DrugClass.OTHER_BONE_LOSS,
-    }
-)
 
 Span = tuple[date, date]
 
