@@ -83,23 +83,34 @@ def _last_dose(episode: TherapyEpisode, as_of: date) -> TherapyPeriod | None:
     return max(pool, key=lambda p: p.start) if pool else None
 
 
-def _followed_by(a: Assessment, classes: frozenset[DrugClass], after: date) -> bool:
+def followed_by(a: Assessment, classes: frozenset[DrugClass], after: date) -> bool:
+    """Whether a drug of ``classes`` was started on or after ``after`` (up to today)."""
     return any(after <= p.start <= a.as_of for e in episodes(a.facts, classes) for p in e.periods)
+
+
+def last_denosumab_dose(a: Assessment) -> tuple[TherapyEpisode, TherapyPeriod] | None:
+    """The last denosumab dose up to today (an administration, else the order) and its episode,
+    when no bisphosphonate has been started since: the dose R7 and the order checks time the
+    follow-on from."""
+    lasts = [(e, _last_dose(e, a.as_of)) for e in episodes(a.facts, {DrugClass.DENOSUMAB})]
+    given = [(e, p) for e, p in lasts if p is not None]
+    if not given:
+        return None
+    episode, last = max(given, key=lambda pair: pair[1].start)
+    if followed_by(a, BISPHOSPHONATES, last.start):
+        return None  # the transition has been made
+    return episode, last
 
 
 def overdue_denosumab(a: Assessment) -> OverdueDenosumab | None:
     """The last denosumab injection more than 7 months ago with no follow-on started since."""
-    found = episodes(a.facts, {DrugClass.DENOSUMAB})
-    lasts = [(e, _last_dose(e, a.as_of)) for e in found]
-    lasts = [(e, p) for e, p in lasts if p is not None]
-    if not lasts:
+    found = last_denosumab_dose(a)
+    if found is None:
         return None
-    episode, last = max(lasts, key=lambda pair: pair[1].start)
+    episode, last = found
     if a.as_of <= add_months(last.start, a.thresholds.denosumab_overdue_months):
         return None
-    if _followed_by(a, BISPHOSPHONATES, last.start):
-        return None
-    first = min(p.start for e in found for p in e.periods)
+    first = min(p.start for e in episodes(a.facts, {DrugClass.DENOSUMAB}) for p in e.periods)
     # the course runs from the first dose to the end of the last dose's interval
     course_days = (last.start - first).days + a.thresholds.denosumab_dose_interval_days
     return OverdueDenosumab(last, course_days / 365.25, episode)
@@ -121,7 +132,7 @@ def stopped_anabolic(a: Assessment) -> StoppedAnabolic | None:
         return None
     started = min(start for start, _ in spans)
     ended = max(end for _, end in spans)
-    if _followed_by(a, ANTIRESORPTIVES, started):
+    if followed_by(a, ANTIRESORPTIVES, started):
         return None
     return StoppedAnabolic(latest.ingredient, ended, latest)
 

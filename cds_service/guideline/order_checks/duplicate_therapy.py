@@ -14,12 +14,12 @@ from fhir_mappings.facts import DrugClass, TherapyEpisode
 
 from .. import wording
 from ..dates import add_months
+from ..duration import last_denosumab_dose
 from ..recommendation import Evidence, Indicator, Recommendation
 from ..therapy import (
     BISPHOSPHONATES,
     OSTEOPOROSIS_THERAPY,
     episode_spans,
-    episodes,
     exposure_days,
     last_period,
 )
@@ -37,16 +37,12 @@ def _coverage_evidence(episode: TherapyEpisode) -> Evidence:
 
 
 def _last_injection(session: OrderSession) -> tuple[date, TherapyEpisode] | None:
-    """The last denosumab dose, when no bisphosphonate has been started since."""
-    a = session.a
-    found = [(last_period(e).start, e) for e in episodes(a.facts, {DrugClass.DENOSUMAB})]
-    if not found:
+    """The last denosumab dose, when no bisphosphonate has been started since (as R7 sees it)."""
+    found = last_denosumab_dose(session.a)
+    if found is None:
         return None
-    last, episode = max(found, key=lambda item: item[0])
-    for bisphosphonate in episodes(a.facts, BISPHOSPHONATES):
-        if any(p.start >= last for p in bisphosphonate.periods):
-            return None  # the transition has already been made
-    return last, episode
+    episode, last = found
+    return last.start, episode
 
 
 def _denosumab_transition(
