@@ -2,9 +2,8 @@
 
 Each template is built with the ``fhir.resources.R4B`` models and validated once per process;
 a request only copies the validated JSON and fills in the patient, so suggestions cost
-microseconds. Codes are the verified RxNorm ingredient codes (clinical-research.md §1.7); the
-strength and dose are in the text and the dosage, because no verified SCD code for the
-weekly tablets is on record.
+microseconds. A drug draft is coded with the product of ``orderables.json``: its RxNorm clinical
+drug (SCD), checked against a public record, then its ingredient.
 """
 
 from __future__ import annotations
@@ -19,8 +18,8 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from cds_service.guideline.recommendation import OrderKind, Reason
+from cds_service.orderables import orderables
 
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 LOINC = "http://loinc.org"
 CPT = "http://www.ama-assn.org/go/cpt"
 SNOMED = "http://snomed.info/sct"
@@ -38,9 +37,8 @@ def _dose(value: float, unit: str, code: str) -> list[dict[str, Any]]:
     return [{"doseQuantity": {"value": value, "unit": unit, "system": UCUM, "code": code}}]
 
 
-def _medication_request(
-    code: str, display: str, text: str, dosage: dict[str, Any], note: str
-) -> dict[str, Any]:
+def _medication_request(product: str, dosage: dict[str, Any], note: str) -> dict[str, Any]:
+    orderable = orderables()[product]
     return {
         "resourceType": "MedicationRequest",
         "status": "draft",
@@ -56,10 +54,7 @@ def _medication_request(
                 ]
             }
         ],
-        "medicationCodeableConcept": {
-            "coding": [{"system": RXNORM, "code": code, "display": display}],
-            "text": text,
-        },
+        "medicationCodeableConcept": {"coding": orderable.codings(), "text": orderable.text},
         "subject": {"reference": _PLACEHOLDER},
         "dosageInstruction": [dosage],
         "note": [{"text": note}],
@@ -79,9 +74,7 @@ def _service_request(codings: list[dict[str, str]], text: str, note: str) -> dic
 
 def _alendronate() -> dict[str, Any]:
     return _medication_request(
-        "46041",
         "alendronate",
-        "alendronate 70 mg oral tablet",
         {
             "text": "70 mg by mouth once weekly, on waking with a full glass of plain water, "
             "at least 30 minutes before food; stay upright for 30 minutes",
@@ -95,9 +88,7 @@ def _alendronate() -> dict[str, Any]:
 
 def _risedronate() -> dict[str, Any]:
     return _medication_request(
-        "73056",
         "risedronate",
-        "risedronate 35 mg oral tablet",
         {
             "text": "35 mg by mouth once weekly, on waking with a full glass of plain water, "
             "at least 30 minutes before food; stay upright for 30 minutes",
@@ -111,9 +102,7 @@ def _risedronate() -> dict[str, Any]:
 
 def _cholecalciferol() -> dict[str, Any]:
     return _medication_request(
-        "2418",
-        "cholecalciferol",
-        "cholecalciferol (vitamin D3) 800 IU oral",
+        "cholecalciferol_800",
         {
             "text": "800 IU by mouth once daily",
             "timing": _timing(1, 1, "d"),
@@ -125,14 +114,13 @@ def _cholecalciferol() -> dict[str, Any]:
 
 
 def _calcium() -> dict[str, Any]:
-    # One tablet of calcium carbonate 1,250 mg, which holds 500 mg elemental calcium: the dose
-    # is the tablet, so the salt's weight and the elemental weight are never read as one.
+    # One chewable tablet of calcium carbonate 1,000 mg, which holds 400 mg elemental calcium:
+    # the dose is the tablet, so the salt's weight and the elemental weight are never read as
+    # one.
     return _medication_request(
-        "1897",
-        "calcium carbonate",
-        "calcium carbonate 1,250 mg oral tablet; each tablet provides 500 mg elemental calcium",
+        "calcium_carbonate",
         {
-            "text": "1 tablet by mouth once daily with a meal, only if dietary calcium is below "
+            "text": "Chew 1 tablet once daily with a meal, only if dietary calcium is below "
             "the recommended total intake",
             "timing": _timing(1, 1, "d"),
             "route": {"text": "oral"},
@@ -200,13 +188,13 @@ def _vitamin_d_test() -> dict[str, Any]:
 
 
 def _vitamin_d_repletion() -> dict[str, Any]:
+    # Ergocalciferol: the Endocrine Society doses vitamin D2 or D3 alike, and the 50,000 IU
+    # capsule listed as a prescription drug (with a checked clinical drug code) is D2.
     resource = _medication_request(
-        "2418",
-        "cholecalciferol",
-        "cholecalciferol (vitamin D3) 50,000 IU oral capsule",
+        "ergocalciferol_50000",
         {
-            "text": "50,000 IU by mouth once weekly for 8 weeks, then 1,500–2,000 IU daily "
-            "(maintenance, ordered separately)",
+            "text": "1 capsule (50,000 IU) by mouth once weekly for 8 weeks, then 1,500–2,000 IU "
+            "daily (maintenance, ordered separately)",
             "timing": {
                 "repeat": {
                     "frequency": 1,
@@ -284,14 +272,14 @@ _BUILDERS: dict[OrderKind, tuple[Callable[[], Any], type, str]] = {
     OrderKind.CALCIUM: (
         _calcium,
         MedicationRequest,
-        "Order calcium carbonate, 500 mg elemental daily, if diet falls short",
+        "Order calcium carbonate, 400 mg elemental daily, if diet falls short",
     ),
     OrderKind.DXA: (_dxa, ServiceRequest, "Order DXA bone density scan"),
     OrderKind.VITAMIN_D_TEST: (_vitamin_d_test, ServiceRequest, "Order 25-hydroxyvitamin D level"),
     OrderKind.VITAMIN_D_REPLETION: (
         _vitamin_d_repletion,
         MedicationRequest,
-        "Order vitamin D3 50,000 IU weekly for 8 weeks (repletion)",
+        "Order vitamin D2 50,000 IU weekly for 8 weeks (repletion)",
     ),
     OrderKind.KIDNEY_LABS: (
         _kidney_labs,

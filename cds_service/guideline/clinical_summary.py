@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from importlib import resources
 
+from cds_service.orderables import orderables
+
 from .references import catalogue
 from .thresholds import Thresholds, load_thresholds
 
@@ -50,7 +52,25 @@ def render(th: Thresholds | None = None) -> str:
             + ".",
             "",
         ]
-    lines += ["## References and how each was checked", ""]
+    lines += [
+        "## Drug drafts: the product each orders and its codes",
+        "",
+        "RxNorm clinical drug (SCD) first, then the ingredient (`cds_service/orderables.json`).",
+        "",
+    ]
+    for product in orderables().values():
+        scd = (
+            f"SCD {product.scd.code} ({product.scd.display}); checked: {product.scd.verified}"
+            if product.scd
+            else f"no SCD: {product.scd_why}"
+        )
+        ingredient = (
+            f"ingredient {product.ingredient.code} ({product.ingredient.display})"
+            if product.ingredient
+            else f"no ingredient code: {product.ingredient_why}"
+        )
+        lines.append(f"- **{product.text}**: {scd.rstrip('.')}. {ingredient.rstrip('.')}.")
+    lines += ["", "## References and how each was checked", ""]
     for ref in refs.values():
         lines.append(f"- **{ref.label}**: {ref.citation} {ref.link or ''}".rstrip())
         lines.append(f"  Checked: {ref.verified}.")

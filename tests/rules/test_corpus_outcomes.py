@@ -283,7 +283,7 @@ def test_cms249_women_under_65(engine: Engine, folder: Path, as_of: date) -> Non
         # ACR 2022: calcium and vitamin D drafts with the DXA for a supplement not taken
         assert labels[-1] == "Order DXA bone density scan"
         assert set(labels[:-1]) <= {
-            "Order calcium carbonate, 500 mg elemental daily, if diet falls short",
+            "Order calcium carbonate, 400 mg elemental daily, if diet falls short",
             "Order vitamin D3 (cholecalciferol) 800 IU daily",
         }
         return

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from cds_service.guideline.recommendation import OrderKind, Reason
+from cds_service.orderables import RXNORM, orderables
 from cds_service.orders import draft_order, order_label, validate_all_templates
+from fhir_mappings.codes import INGREDIENTS, MEDICATION_CODES, ingredient_from_words
 
 from .card_rules import check_resource
 
+# (RxNorm codes, clinical drug first then ingredient; dose; period unit). The codes and how
+# each was checked are in cds_service/orderables.json.
 EXPECTED = {
-    OrderKind.ALENDRONATE: ("MedicationRequest", "46041", 70, "wk"),
-    OrderKind.RISEDRONATE: ("MedicationRequest", "73056", 35, "wk"),
-    OrderKind.CHOLECALCIFEROL: ("MedicationRequest", "2418", 800, "d"),
-    # v2: one tablet (calcium carbonate 1,250 mg, 500 mg elemental): salt and elemental
-    # weights are never one dose number
-    OrderKind.CALCIUM: ("MedicationRequest", "1897", 1, "d"),
+    OrderKind.ALENDRONATE: (["904431", "46041"], 70, "wk"),
+    OrderKind.RISEDRONATE: (["905024", "73056"], 35, "wk"),
+    # low-dose cholecalciferol is a dietary supplement: no listed product, ingredient only
+    OrderKind.CHOLECALCIFEROL: (["2418"], 800, "d"),
+    # v2: one tablet (calcium carbonate 1,000 mg chewable, 400 mg elemental): salt and
+    # elemental weights are never one dose number
+    OrderKind.CALCIUM: (["308892", "1897"], 1, "d"),
 }
 
 
@@ -33,13 +40,68 @@ def test_orders_every_template_validates_and_names_the_patient(kind: OrderKind) 
 
 @pytest.mark.parametrize("kind", list(EXPECTED))
 def test_orders_medication_codes_doses_and_timing(kind: OrderKind) -> None:
-    kind_name, code, dose, unit = EXPECTED[kind]
+    codes, dose, unit = EXPECTED[kind]
     resource = draft_order(kind, "p")
-    assert resource["resourceType"] == kind_name
-    assert resource["medicationCodeableConcept"]["coding"][0]["code"] == code
+    assert resource["resourceType"] == "MedicationRequest"
+    codings = resource["medicationCodeableConcept"]["coding"]
+    assert [c["code"] for c in codings] == codes
+    assert {c["system"] for c in codings} == {RXNORM}
     dosage = resource["dosageInstruction"][0]
     assert dosage["doseAndRate"][0]["doseQuantity"]["value"] == dose
     assert dosage["timing"]["repeat"] == {"frequency": 1, "period": 1, "periodUnit": unit}
+
+
+def test_orders_vitamin_d_repletion_is_the_prescription_50000_iu_capsule() -> None:
+    resource = draft_order(OrderKind.VITAMIN_D_REPLETION, "p")
+    codings = resource["medicationCodeableConcept"]["coding"]
+    assert [(c["code"], c["display"]) for c in codings] == [
+        ("1367410", "ergocalciferol 1.25 MG Oral Capsule")
+    ]
+    dosage = resource["dosageInstruction"][0]
+    assert dosage["doseAndRate"][0]["doseQuantity"] == {
+        "value": 50000,
+        "unit": "IU",
+        "system": "http://unitsofmeasure.org",
+        "code": "[IU]",
+    }
+    assert dosage["timing"]["repeat"]["boundsDuration"]["value"] == 8
+    assert resource["dispenseRequest"]["quantity"]["value"] == 8
+
+
+_STRENGTH = re.compile(r"(\d+(?:\.\d+)?) (MG|UNT)\b")
+
+
+@pytest.mark.parametrize("key", sorted(orderables()))
+def test_orders_each_product_code_matches_its_strength_and_was_checked(key: str) -> None:
+    """A clinical drug code whose strength differs from the draft's would order the wrong
+    dose with one click: the SCD's name carries the strength the draft's text states."""
+    product = orderables()[key]
+    if product.scd is None:
+        assert product.scd_why and "no product is listed" in product.scd_why
+    else:
+        found = _STRENGTH.search(product.scd.display)
+        assert found, product.scd.display
+        assert float(found.group(1)) == product.strength_value
+        assert found.group(2).lower() == product.strength_unit.lower()
+        assert f"{product.strength_value:,g} {product.strength_unit}".lower() in product.text
+        assert re.match(r"\d{4}-\d{2}-\d{2}: FDA NDC directory", product.scd.verified)
+    if product.ingredient is not None:
+        assert product.ingredient.verified
+    else:
+        assert product.ingredient_why
+
+
+@pytest.mark.parametrize("key", sorted(orderables()))
+def test_orders_each_product_code_is_read_back_as_its_drug_class(key: str) -> None:
+    """The order checks read a draft we offered by its codes: each code of each product is a
+    known code of the same ingredient class as the product's name."""
+    product = orderables()[key]
+    by_name = ingredient_from_words(product.text)
+    assert by_name is not None
+    for rx in (product.scd, product.ingredient):
+        if rx is not None:
+            known = MEDICATION_CODES[(RXNORM, rx.code)]
+            assert INGREDIENTS[known.ingredient].drug_class == INGREDIENTS[by_name].drug_class
 
 
 def test_orders_service_request_codes() -> None:

@@ -22,9 +22,10 @@ def _supplements(pid: str) -> tuple[dict, dict]:
 
 
 def _drafts(card: dict) -> list[str]:
+    """The ingredient of each drug draft (its last coding, after the clinical drug)."""
     resources = [s["actions"][0]["resource"] for s in card.get("suggestions", [])]
     return [
-        r["medicationCodeableConcept"]["coding"][0]["code"]
+        r["medicationCodeableConcept"]["coding"][-1]["code"]
         for r in resources
         if r["resourceType"] == "MedicationRequest"
     ]
@@ -46,9 +47,12 @@ def test_r2_replete_without_supplements_offers_calcium_food_first_not_vitamin_d(
     assert "Observation/" in detail and "2026-10-25" in detail
     assert "Next DXA due from" in detail
     calcium = card["suggestions"][0]["actions"][0]["resource"]
-    assert "500 mg elemental calcium" in calcium["medicationCodeableConcept"]["text"]
+    assert "400 mg elemental calcium" in calcium["medicationCodeableConcept"]["text"]
+    assert calcium["medicationCodeableConcept"]["coding"][0]["display"] == (
+        "calcium carbonate 1000 MG Chewable Tablet"
+    )
     dose = calcium["dosageInstruction"][0]
-    assert dose["doseAndRate"][0]["doseQuantity"]["value"] == 1  # one tablet, not "500 mg"
+    assert dose["doseAndRate"][0]["doseQuantity"]["value"] == 1  # one tablet, not "400 mg"
     assert "only if dietary calcium is below" in dose["text"]
 
 

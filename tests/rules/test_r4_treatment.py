@@ -75,7 +75,7 @@ def test_r4_card_content(run: Run) -> None:
         s["actions"][0]["resource"]["medicationCodeableConcept"]["coding"][0]["code"]
         for s in card["suggestions"]
     ]
-    assert codes == ["46041", "73056"]
+    assert codes == ["904431", "905024"]  # alendronate 70 mg, risedronate 35 mg
     for suggestion in card["suggestions"]:
         timing = suggestion["actions"][0]["resource"]["dosageInstruction"][0]["timing"]
         assert timing == {"repeat": {"frequency": 1, "period": 1, "periodUnit": "wk"}}

@@ -92,7 +92,7 @@ def test_r4_hip_fracture_last_month_first_card_referral_and_falls(run: Run, engi
     resources = [s["actions"][0]["resource"] for s in first["suggestions"]]
     assert resources[0]["resourceType"] == "ServiceRequest"
     assert resources[0]["code"]["coding"][0]["code"] == "306118006"
-    assert resources[1]["medicationCodeableConcept"]["coding"][0]["code"] == "46041"
+    assert resources[1]["medicationCodeableConcept"]["coding"][0]["code"] == "904431"
     assert first["selectionBehavior"] == "any"
     # the falls line is said once: R2 leaves it to R4
     r2 = next(c for c in cards if c["source"]["topic"]["code"] == "R2")
