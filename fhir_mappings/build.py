@@ -89,7 +89,10 @@ def build_facts(prefetch: Mapping[str, Any], *, patient_id: str, as_of: date) ->
     facts.calcium, unreadable_calcium = _guarded(
         ctx, "Calcium", ([], []), lambda: labs.map_calcium(items, ctx)
     )
-    facts.unreadable = [*unreadable_kidney, *unreadable_calcium]
+    facts.body_mass_index, unreadable_bmi = _guarded(
+        ctx, "Body mass index", (None, []), lambda: labs.map_body_mass_index(items, ctx)
+    )
+    facts.unreadable = [*unreadable_kidney, *unreadable_calcium, *unreadable_bmi]
 
     if ctx.after_as_of:
         notes.add(f"{ctx.after_as_of} facts dated after the evaluation date {as_of} left out")

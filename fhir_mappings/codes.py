@@ -138,13 +138,16 @@ CREATININE = _lab_codes("creatinine")
 CREATININE_TO_MG_DL: Mapping[str, float] = MappingProxyType(dict(_LABS["creatinine_units"]))
 WEIGHT = _lab_codes("weight")
 WEIGHT_TO_KG: Mapping[str, float] = MappingProxyType(dict(_LABS["weight_units"]))
+BODY_MASS_INDEX = _lab_codes("body_mass_index")
+BODY_MASS_INDEX_UNITS = frozenset(_LABS["body_mass_index_units"])
+BODY_MASS_INDEX_RANGE: tuple[float, float] = tuple(_LABS["body_mass_index_plausible_range"])  # type: ignore[assignment]
 CALCIUM_TOTAL = _lab_codes("calcium_total")
 CALCIUM_IONIZED = _lab_codes("calcium_ionized")
 CALCIUM_UNITS: Mapping[str, str] = MappingProxyType(dict(_LABS["calcium_units"]))
 ALBUMIN = _lab_codes("albumin")
 ALBUMIN_TO_G_DL: Mapping[str, float] = MappingProxyType(dict(_LABS["albumin_units"]))
 ALBUMIN_PAIRING_DAYS: int = int(_LABS["albumin_pairing_days"])
-LAB_CODES = EGFR | CREATININE | WEIGHT | CALCIUM_TOTAL | CALCIUM_IONIZED | ALBUMIN
+LAB_CODES = EGFR | CREATININE | WEIGHT | BODY_MASS_INDEX | CALCIUM_TOTAL | CALCIUM_IONIZED | ALBUMIN
 
 #: Every LOINC code an Observation must carry for the mapper to look any deeper.
 OBSERVATION_CODES_OF_INTEREST = frozenset(

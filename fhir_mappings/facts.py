@@ -264,6 +264,14 @@ class KidneyFunction:
     weight_source: Provenance | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class BodyMassIndex:
+    """The latest body mass index (kg/m²) on record: R10 reads low body weight from it."""
+
+    kg_per_m2: float
+    source: Provenance
+
+
 class CalciumKind(StrEnum):
     TOTAL = "total calcium"
     IONIZED = "ionized calcium"
@@ -331,6 +339,7 @@ class PatientFacts:
     therapies: list[TherapyEpisode] = field(default_factory=list)
     kidney: list[KidneyFunction] = field(default_factory=list)  # chronological
     calcium: list[CalciumResult] = field(default_factory=list)  # chronological
+    body_mass_index: BodyMassIndex | None = None  # most recent
     unreadable: list[UnreadableValue] = field(default_factory=list)
     notes: list[DataNote] = field(default_factory=list)
 

@@ -1,4 +1,4 @@
-"""Kidney function, calcium and albumin from Observations (clinical-spec §0.1).
+"""Kidney function, calcium, albumin and body mass index from Observations (clinical-spec §0.1).
 
 A value is used only when its unit says what it is: an eGFR without a unit, a creatinine in an
 unknown unit or a calcium that is neither mg/dL nor mmol/L becomes an ``UnreadableValue``, which
@@ -16,6 +16,7 @@ from . import codes
 from .access import as_dict, as_list, as_number, as_str
 from .context import Context
 from .facts import (
+    BodyMassIndex,
     CalciumKind,
     CalciumResult,
     KidneyFunction,
@@ -241,3 +242,31 @@ def _nearest_weight(
     if best is None or abs((best[0] - when).days) > WEIGHT_PAIRING_DAYS:
         return None
     return best
+
+
+def map_body_mass_index(
+    items: list[ObsItem], ctx: Context
+) -> tuple[BodyMassIndex | None, list[UnreadableValue]]:
+    """The latest BMI in kg/m²; one in another unit, or outside any adult's range, decides
+    nothing (a BMI of 2 is a typing slip, not low body weight) and is named instead."""
+    unreadable: list[UnreadableValue] = []
+    latest: BodyMassIndex | None = None
+    low, high = codes.BODY_MASS_INDEX_RANGE
+    for reading in _readings(items, codes.BODY_MASS_INDEX, ctx, "Body mass index"):
+        if _unit_key(reading.value) not in codes.BODY_MASS_INDEX_UNITS:
+            shown = reading.value.unit_text or "no unit"
+            unreadable.append(
+                UnreadableValue("Body mass index", f"unit {shown!r} not recognised", reading.source)
+            )
+            continue
+        if not low <= reading.value.number <= high:
+            unreadable.append(
+                UnreadableValue(
+                    "Body mass index",
+                    f"{reading.value.number:g} kg/m² is outside {low:g}-{high:g}",
+                    reading.source,
+                )
+            )
+            continue
+        latest = BodyMassIndex(reading.value.number, reading.source)  # readings are in date order
+    return latest, unreadable

@@ -100,6 +100,18 @@ def shape_response(recommendations: list[Recommendation]) -> list[Recommendation
     return shaped
 
 
+def _without_redundant_screening(found: dict[str, Recommendation]) -> list[Recommendation]:
+    """R10 is the general screening card: when another card of the response already drafts the
+    scan for a reason of its own (R8's glucocorticoid or cancer-therapy DXA), a second card
+    saying "screening due" only repeats it."""
+    screening = found.get("R10")
+    if screening is not None and any(
+        OrderKind.DXA in rec.orders for rule_id, rec in found.items() if rule_id != "R10"
+    ):
+        del found["R10"]
+    return list(found.values())
+
+
 def evaluate_rules(
     facts: PatientFacts, as_of: date, thresholds: Thresholds
 ) -> list[Recommendation]:
@@ -113,4 +125,4 @@ def evaluate_rules(
         recommendation = rule(assessment)
         if recommendation is not None and recommendation.rule_id not in found:
             found[recommendation.rule_id] = recommendation
-    return shape_response(list(found.values()))
+    return shape_response(_without_redundant_screening(found))

@@ -1,7 +1,9 @@
 """R10: osteoporosis screening (USPSTF 2025) for adults with no DXA ever on record.
 
 Women from 65 are screened. A postmenopausal woman under 65 (a recorded menopause, or aged 52
-or more) is screened when she has a risk factor and a risk tool says so (FRAX major
+or more) is screened when she has a risk factor (parental hip fracture, current smoking, excess
+alcohol, low body weight as CMS249 counts it, a BMI of 20 or less, or 90 days of
+glucocorticoids) and a risk tool says so (FRAX major
 osteoporotic without BMD ≥ 8.4 %, or OST < 2); with a risk factor and no tool result the card
 asks for the estimate first. Women 50-64 without a risk factor get nothing (CMS249: a DXA then
 is not appropriate use), nor do men unless a deployment turns on screening from 70.
@@ -82,6 +84,19 @@ def _risk_factors(a: Assessment) -> list[RiskFactor]:
                     f"{wording.number(facts.alcohol.drinks_per_day)} drinks/day",
                     facts.alcohol.source.date,
                     facts.alcohol.source.reference,
+                ),
+            )
+        )
+    bmi = facts.body_mass_index
+    if bmi is not None and bmi.kg_per_m2 <= th.screening_low_bmi_max:
+        found.append(
+            RiskFactor(
+                "low body weight",
+                Evidence(
+                    "Body mass index",
+                    f"{wording.number(bmi.kg_per_m2)} kg/m²",
+                    bmi.source.date,
+                    bmi.source.reference,
                 ),
             )
         )

@@ -65,6 +65,7 @@ class Thresholds:
     postmenopausal_age_years: int
     screening_frax_major_without_bmd_percent: float
     screening_ost_below: float
+    screening_low_bmi_max: float
     screening_men_enabled: int
     screening_men_min_age_years: int
     oral_bisphosphonate_review_years: float

@@ -271,6 +271,14 @@ def fracture(pid: str, icd10: str, onset: date) -> dict[str, Any]:
     return condition(pid, ICD10, icd10, FRACTURE_DISPLAYS.get(icd10, "Fracture"), onset)
 
 
+def body_mass_index(pid: str, value: float, when: date, unit: str = "kg/m2") -> dict[str, Any]:
+    """A BMI (LOINC 39156-5, as the FHIR vital-signs BMI profile codes it)."""
+    quantity = {"value": value, "unit": unit, "system": UCUM, "code": unit}
+    return _observation(
+        pid, "39156-5", "Body mass index (BMI) [Ratio]", when, valueQuantity=quantity
+    )
+
+
 def ost(pid: str, score: float, when: date) -> dict[str, Any]:
     """An Osteoporosis Self-Assessment Tool score (LOINC 98146-4, CMS249)."""
     quantity = {"value": score, "unit": "{score}", "system": UCUM, "code": "{score}"}

@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 
 from cds_service.discovery import discovery_document, service_definitions
 from cds_service.prefetch import is_valid_token, template_tokens
+from fhir_mappings import codes as mapping_codes
 from tests.service.conftest import SERVICE_ID
 
 
@@ -209,6 +210,14 @@ def test_templates_cover_the_clinical_spec_input_codes() -> None:
         ],
     }
     assert required <= _codes_in_templates()
+
+
+def test_templates_request_every_observation_code_the_mapping_reads() -> None:
+    """An EHR that honours the templates sends every Observation the rules read: a code the
+    mapping reads but no template asks for (a DXA reported only as BMD, an OST score, a BMI)
+    would look absent to the rules, and R10 would offer a scan to a patient who had one."""
+    missing = mapping_codes.OBSERVATION_CODES_OF_INTEREST - _codes_in_templates()
+    assert not missing, f"no prefetch template asks for {sorted(missing)}"
 
 
 def test_discovery_document_is_a_copy() -> None:
