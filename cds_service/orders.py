@@ -188,10 +188,8 @@ def _vitamin_d_test() -> dict[str, Any]:
 
 
 def _vitamin_d_repletion() -> dict[str, Any]:
-    # Ergocalciferol: the Endocrine Society doses vitamin D2 or D3 alike, and the 50,000 IU
-    # capsule listed as a prescription drug (with a checked clinical drug code) is D2.
     resource = _medication_request(
-        "ergocalciferol_50000",
+        "cholecalciferol_50000",
         {
             "text": "1 capsule (50,000 IU) by mouth once weekly for 8 weeks, then 1,500–2,000 IU "
             "daily (maintenance, ordered separately)",
@@ -279,7 +277,7 @@ _BUILDERS: dict[OrderKind, tuple[Callable[[], Any], type, str]] = {
     OrderKind.VITAMIN_D_REPLETION: (
         _vitamin_d_repletion,
         MedicationRequest,
-        "Order vitamin D2 50,000 IU weekly for 8 weeks (repletion)",
+        "Order vitamin D3 50,000 IU weekly for 8 weeks (repletion)",
     ),
     OrderKind.KIDNEY_LABS: (
         _kidney_labs,

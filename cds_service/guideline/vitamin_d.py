@@ -178,10 +178,10 @@ def vitamin_d_card(a: Assessment) -> Recommendation | None:
     else:
         action = "replete 50,000 IU weekly × 8 weeks, then 1,500–2,000 IU daily"
         advice.append(
-            "**Replete**: vitamin D2 or D3 50,000 IU once weekly for 8 weeks (or 6,000 IU "
-            "daily), then maintenance 1,500–2,000 IU daily, rather than 800 IU {{HOLICK2011}}; "
-            "the draft is the prescription ergocalciferol (D2) capsule. Correcting the "
-            "deficiency must precede zoledronic acid or denosumab (risk of hypocalcaemia)."
+            "**Replete**: cholecalciferol 50,000 IU once weekly for 8 weeks (or 6,000 IU "
+            "daily), then maintenance 1,500–2,000 IU daily, rather than 800 IU {{HOLICK2011}}. "
+            "Correcting the deficiency must precede zoledronic acid or denosumab (risk of "
+            "hypocalcaemia)."
         )
         orders.append(OrderKind.VITAMIN_D_REPLETION)
     if severe:

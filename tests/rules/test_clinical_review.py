@@ -307,5 +307,5 @@ def test_r3_severe_deficiency_is_not_left_on_a_maintenance_dose(
     assert ("exclude osteomalacia" in card["detail"]) is severe
     assert ("osteomalacia labs" in card["summary"]) is severe
     labels = [s["label"] for s in card["suggestions"]]
-    assert "Order vitamin D2 50,000 IU weekly for 8 weeks (repletion)" in labels
+    assert "Order vitamin D3 50,000 IU weekly for 8 weeks (repletion)" in labels
     assert ("Order calcium, phosphate, alkaline phosphatase and PTH" in labels) is severe

@@ -28,7 +28,7 @@ def test_r3_45_nmol_per_l_is_below_20_ng_per_ml(run: Run) -> None:
     assert "45 nmol/L ÷ 2.496 = 18.0 ng/mL" in card["detail"]
     assert "zoledronic acid or denosumab" in card["detail"]
     resource = card["suggestions"][0]["actions"][0]["resource"]
-    assert resource["medicationCodeableConcept"]["coding"][0]["code"] == "1367410"
+    assert resource["medicationCodeableConcept"]["coding"][0]["code"] == "705728"
     # one vitamin D order only: R2 leaves it to R3 (its calcium draft's ingredient coding)
     r2_codes = [
         s["actions"][0]["resource"]["medicationCodeableConcept"]["coding"][-1]["code"]

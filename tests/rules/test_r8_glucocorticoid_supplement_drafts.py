@@ -11,7 +11,7 @@ from .test_r8_medication_bone_loss import _steroid
 
 CALCIUM = "Order calcium carbonate"
 VITAMIN_D = "Order vitamin D3 (cholecalciferol) 800 IU daily"
-REPLETION = "Order vitamin D2 50,000 IU weekly"
+REPLETION = "Order vitamin D3 50,000 IU weekly"
 
 
 def _labels(card: dict) -> list[str]:
