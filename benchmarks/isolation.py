@@ -57,6 +57,11 @@ CANDIDATES = (
     ),
     Candidate("gthread, 2 workers × 16 threads", "gthread", ("--worker-class", "gthread")),
     Candidate(
+        "gthread, 2 workers × 16 threads, connections kept alive (before)",
+        "gthread-keepalive",
+        ("--worker-class", "gthread", "--keep-alive", "2"),
+    ),
+    Candidate(
         "gthread, 2 workers × 16 threads, no fetch cap",
         "gthread-nocap",
         ("--worker-class", "gthread"),

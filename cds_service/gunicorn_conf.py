@@ -25,6 +25,12 @@ security.mark_gunicorn_bind_gate()
 worker_class = "gthread"
 workers = 2
 threads = 16
+# Every answer closes its connection. A gthread worker keeps a kept-alive connection for
+# itself, so when a caller's few connections all land on one worker that worker serves every
+# call on one core while the other idles: with 4 connections wrk measured either about 1,070
+# or 490 requests per second, by how the connections happened to fall. Closed connections are
+# accepted afresh by whichever worker is free: about 920 every run (README, Performance).
+keepalive = 0
 # gunicorn's runtime control socket (one path per user, shared by every instance on the host)
 # is not used by the service; without it two instances cannot collide or be steered.
 control_socket_disable = True

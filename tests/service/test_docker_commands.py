@@ -7,6 +7,7 @@ gunicorn cannot start, fails here rather than in a deployment.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -159,6 +160,26 @@ def test_cmd_serves_cards_from_the_installed_package(serving: int) -> None:
     with urllib.request.urlopen(request, timeout=30) as response:
         cards = json.loads(response.read())["cards"]
     assert {card["source"]["topic"]["code"] for card in cards} == {"R2", "R4"}
+
+
+def test_cmd_closes_each_connection_so_no_worker_keeps_a_caller(serving: int) -> None:
+    """A kept-alive connection stays with the worker that accepted it: the image answers with
+    Connection: close and closes, so each call is accepted by a free worker."""
+    connection = http.client.HTTPConnection("127.0.0.1", serving, timeout=30)
+    try:
+        connection.request(
+            "POST",
+            "/cds-services/osteopenia-management",
+            body=SEED_REQUEST.read_bytes(),
+            headers={"Content-Type": "application/json", "Connection": "keep-alive"},
+        )
+        response = connection.getresponse()
+        assert response.status == 200
+        assert response.getheader("Connection", "").lower() == "close"
+        response.read()
+        assert response.will_close
+    finally:
+        connection.close()
 
 
 def test_healthcheck_command_passes_against_the_running_service(serving: int) -> None:
