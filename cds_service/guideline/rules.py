@@ -104,8 +104,7 @@ def _without_redundant_screening(found: dict[str, Recommendation]) -> list[Recom
     """R10 is the general screening card: when another card of the response already drafts the
     scan for a reason of its own (R8's glucocorticoid or cancer-therapy DXA), a second card
     saying "screening due" only repeats it."""
-    screening = found.get("R10")
-    if screening is not None and any(
+    if "R10" in found and any(
         OrderKind.DXA in rec.orders for rule_id, rec in found.items() if rule_id != "R10"
     ):
         del found["R10"]

@@ -116,6 +116,16 @@ def _risk_factors(a: Assessment) -> list[RiskFactor]:
     return found
 
 
+def _unreadable_bmi(a: Assessment) -> tuple[str, ...]:
+    """A BMI that could not be read is named where low body weight would have counted."""
+    return tuple(
+        f"A body mass index on {wording.day(u.source.date)} ({u.source.reference}) could not "
+        f"be read ({u.reason}); it was not used."
+        for u in a.facts.unreadable
+        if u.what == "Body mass index"
+    )
+
+
 def _never_assessed(a: Assessment) -> bool:
     """No DXA ever, no osteoporosis diagnosis or fragility fracture, no osteoporosis drug."""
     facts = a.facts
@@ -203,6 +213,7 @@ def osteoporosis_screening(a: Assessment) -> Recommendation | None:
                 "osteoporotic fracture risk ≥ "
                 f"{wording.number(th.screening_frax_major_without_bmd_percent)} % calls for a "
                 f"DXA; or with OST, a score below {wording.number(th.screening_ost_below)}.",
+                *_unreadable_bmi(a),
             ),
             evidence,
             order=False,
@@ -233,6 +244,7 @@ def osteoporosis_screening(a: Assessment) -> Recommendation | None:
         (
             f"A postmenopausal woman under {th.screening_women_min_age_years} with {named} and "
             f"a risk tool above its threshold, {', '.join(above)}, should be screened. " + screen,
+            *_unreadable_bmi(a),
         ),
         evidence,
         order=True,

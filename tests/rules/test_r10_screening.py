@@ -191,3 +191,20 @@ def test_r10_silent_when_another_rule_drafts_the_dxa(run: Run) -> None:
     assert len(dxa_drafts) == 1
     reason = dxa_drafts[0]["actions"][0]["resource"]["reasonCode"][0]["text"]
     assert reason.startswith("Glucocorticoid therapy")
+
+
+def test_r10_names_an_unreadable_bmi_when_it_speaks_for_another_risk_factor(run: Run) -> None:
+    pid = "r10-bmi-named"
+    cards = run(
+        fb.prefetch(
+            woman(pid, 58), fb.smoking(pid, *SMOKER, LAST_MONTH), _bmi(pid, 19.0, "lb/in2")
+        ),
+        pid,
+    )
+    card = cards["R10"]
+    assert "with current smoking: estimate fracture risk" in card["summary"]
+    assert "low body weight" not in card["summary"]
+    assert (
+        f"A body mass index on {LAST_MONTH} (Observation/" in card["detail"]
+        and "could not be read (unit 'lb/in2' not recognised); it was not used." in card["detail"]
+    )
