@@ -276,12 +276,20 @@ def _lowest_z(a: Assessment) -> float | None:
 
 
 def _hadji_risk_factors(a: Assessment) -> list[str]:
-    """Hadji 2017 risk factors other than the T-score."""
+    """Hadji 2017 risk factors other than the T-score: age over 65, a BMI below 20, parental
+    hip fracture, a fragility fracture after 50, oral glucocorticoids over 6 months, and
+    smoking, current or past."""
     found = []
     if (a.eligibility.age or 0) > 65:
         found.append("age over 65")
-    if a.facts.smoking is not None and a.facts.smoking.status is SmokingStatus.CURRENT:
+    smoking = a.facts.smoking.status if a.facts.smoking is not None else None
+    if smoking is SmokingStatus.CURRENT:
         found.append("current smoking")
+    elif smoking is SmokingStatus.FORMER:
+        found.append("former smoking")
+    bmi = a.facts.body_mass_index
+    if bmi is not None and bmi.kg_per_m2 < a.thresholds.aromatase_inhibitor_bmi_below:
+        found.append(f"BMI {wording.number(bmi.kg_per_m2)} kg/m²")
     if any(d.kind is DiagnosisKind.PARENT_HIP_FRACTURE for d in a.facts.diagnoses):
         found.append("parental hip fracture")
     if a.classification.fragility_fractures:
@@ -312,6 +320,7 @@ def _cancer(a: Assessment, card: _Card, therapy: TherapyEpisode) -> None:
             + (f" (found: {', '.join(factors)})" if factors else "")
         )
     else:
+        factors = []
         source, ref = "ASCO 2019", "ASCO2019"
         mof = a.recent_frax.get(FraxKind.MAJOR_OSTEOPOROTIC)
         hip = a.recent_frax.get(FraxKind.HIP)
@@ -345,6 +354,16 @@ def _cancer(a: Assessment, card: _Card, therapy: TherapyEpisode) -> None:
             f"since {wording.day(start)}",
         )
     )
+    bmi = a.facts.body_mass_index
+    if bmi is not None and any(f.startswith("BMI ") for f in factors):
+        card.evidence.append(
+            Evidence(
+                "Body mass index",
+                f"{wording.number(bmi.kg_per_m2)} kg/m²",
+                bmi.source.date,
+                bmi.source.reference,
+            )
+        )
     if dxa_due and OrderKind.DXA not in card.orders:
         card.orders.append(OrderKind.DXA)
         card.reason = card.reason or Reason(

@@ -113,6 +113,7 @@ class Thresholds:
     acr_young_dxa_dose_mg: float
     aromatase_inhibitor_t_score_max: float
     aromatase_inhibitor_t_score_with_risk_factor: float
+    aromatase_inhibitor_bmi_below: float
     premature_menopause_max_age_years: int
     # order checks (clinical-spec §5)
     order_denosumab_transition_early_days: int

@@ -186,6 +186,32 @@ def test_r8_aromatase_inhibitor_hadji_criteria(run: Run) -> None:
     assert "stop" not in card["detail"].lower()
 
 
+@pytest.mark.parametrize(("bmi", "treat"), [(19.9, True), (20.0, False)])
+def test_r8_aromatase_inhibitor_bmi_below_20_is_a_hadji_risk_factor(
+    run: Run, bmi: float, treat: bool
+) -> None:
+    """Hadji 2017: T below −1.5 with one risk factor; a BMI below 20 kg/m² is one."""
+    pid = f"r8-ai-bmi-{bmi}".replace(".", "-")
+    anastrozole = fb.medication_request(pid, "84857", "anastrozole", months_ago(3))
+    cards = run(
+        _patient(pid, anastrozole, fb.body_mass_index(pid, bmi, LAST_MONTH), t=-1.6, age=60),
+        pid,
+    )
+    card = cards["R8"]
+    assert card["summary"].endswith(": treat") is treat
+    assert ("(found: BMI 19.9 kg/m²)" in card["detail"]) is treat
+    assert ("Body mass index: **19.9 kg/m²**" in card["detail"]) is treat
+
+
+def test_r8_aromatase_inhibitor_former_smoking_and_age_are_two_risk_factors(run: Run) -> None:
+    pid = "r8-ai-former-smoker"
+    former = fb.smoking(pid, "8517006", "Ex-smoker", LAST_MONTH)
+    anastrozole = fb.medication_request(pid, "84857", "anastrozole", months_ago(3))
+    card = run(_patient(pid, anastrozole, former, t=-1.2, age=67), pid)["R8"]
+    assert card["summary"].endswith(": treat")
+    assert "(found: age over 65, former smoking)" in card["detail"]
+
+
 def test_r8_androgen_deprivation_without_dxa(run: Run) -> None:
     pid = "r8-adt"
     cards = run(
