@@ -57,6 +57,9 @@ def build_facts(prefetch: Mapping[str, Any], *, patient_id: str, as_of: date) ->
     scores, events = _guarded(ctx, "DXA results", ([], []), lambda: dxa.map_scores(items, ctx))
     events += _guarded(ctx, "DXA procedures", [], lambda: dxa.map_procedure_events(ctx))
     facts.bone_density_scores = sorted(scores, key=lambda s: s.source.date or date.min)
+    facts.bone_mineral_density = _guarded(
+        ctx, "DXA results", [], lambda: dxa.map_bone_mineral_density(items, ctx)
+    )
     facts.dxa_events = sorted(events, key=lambda e: e.date)
     facts.frax = sorted(
         _guarded(ctx, "FRAX", [], lambda: frax.map_frax(items, ctx)),

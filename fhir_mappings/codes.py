@@ -97,7 +97,11 @@ DXA_SCORES: Mapping[str, tuple[str, str, str]] = MappingProxyType(
 )
 DXA_SCORE_UNITS = frozenset(_OBS["dxa_score_units"])
 DXA_SCORE_RANGE: tuple[float, float] = tuple(_OBS["dxa_score_plausible_range"])  # type: ignore[assignment]
-DXA_BMD = frozenset(_OBS["dxa_bmd"])
+DXA_BMD_SITES: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {code: (spec[0], spec[1]) for code, spec in _OBS["dxa_bmd"].items()}
+)
+DXA_BMD = frozenset(DXA_BMD_SITES)
+DXA_BMD_UNITS = frozenset(_OBS["dxa_bmd_units"])
 DXA_NONDIAGNOSTIC = frozenset(_OBS["dxa_nondiagnostic"])
 DXA_EVENT_CODES: frozenset[Key] = frozenset(
     (normalise_system(system), code)

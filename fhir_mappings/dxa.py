@@ -1,4 +1,5 @@
-"""DXA T-/Z-scores (by site and laterality) and DXA events (the dates a DXA was done)."""
+"""DXA T-/Z-scores and bone mineral densities (by site and laterality) and DXA events (the
+dates a DXA was done)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from .context import Context
 from .dates import parse_date, period_dates
 from .facts import (
     BoneDensityScore,
+    BoneMineralDensity,
     DxaEvent,
     DxaSite,
     DxaStudy,
@@ -117,6 +119,45 @@ def _score(
         value=value.number,
         source=Provenance(item.reference, when, display_of(holder) or display_of(item.resource)),
     )
+
+
+def map_bone_mineral_density(items: list[ObsItem], ctx: Context) -> list[BoneMineralDensity]:
+    """BMD results in g/cm²; one in another unit, or not a plain number, is noted and left
+    out (a BMD is compared with another only in the same unit)."""
+    found: list[BoneMineralDensity] = []
+    for item in items:
+        for code, holder in readings(item, codes.DXA_BMD):
+            when, malformed = observation_date(item.resource)
+            ok, when = ctx.usable_date(
+                when or item.fallback_date, malformed, item.reference, "DXA result"
+            )
+            if not ok or when is None:
+                break
+            value = value_of(holder)
+            if value is None or value.comparator is not None or value.number <= 0:
+                ctx.notes.add(f"DXA BMD ({code}) without a plain value; not used", item.reference)
+                continue
+            if value.unit.lower() not in codes.DXA_BMD_UNITS and (
+                value.unit_text.lower() not in codes.DXA_BMD_UNITS
+            ):
+                ctx.notes.add(
+                    f"DXA BMD ({code}) in unit {value.unit_text!r}, not g/cm²; not used",
+                    item.reference,
+                )
+                continue
+            site, side = codes.DXA_BMD_SITES[code]
+            laterality = Laterality(side)
+            if laterality is Laterality.UNSPECIFIED:
+                laterality = _laterality_from_body_site(holder)
+            found.append(
+                BoneMineralDensity(
+                    DxaSite(site),
+                    laterality,
+                    value.number,
+                    Provenance(item.reference, when, display_of(holder)),
+                )
+            )
+    return sorted(found, key=lambda b: (b.source.date or date.min, b.source.reference))
 
 
 def _has_event_code(concept: Any) -> str | None:

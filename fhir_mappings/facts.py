@@ -57,6 +57,16 @@ class BoneDensityScore:
 
 
 @dataclass(frozen=True, slots=True)
+class BoneMineralDensity:
+    """One DXA bone mineral density in g/cm² at one site, as reported."""
+
+    site: DxaSite
+    laterality: Laterality
+    g_per_cm2: float
+    source: Provenance
+
+
+@dataclass(frozen=True, slots=True)
 class DxaStudy:
     """Scores whose dates lie within the study window (30 days) of the study's latest date."""
 
@@ -327,6 +337,7 @@ class PatientFacts:
     # Patient.deceased[x] says the patient had died by the evaluation date
     deceased: bool = False
     bone_density_scores: list[BoneDensityScore] = field(default_factory=list)
+    bone_mineral_density: list[BoneMineralDensity] = field(default_factory=list)  # chronological
     dxa_events: list[DxaEvent] = field(default_factory=list)
     frax: list[FraxRisk] = field(default_factory=list)
     risk_tools: list[RiskToolScore] = field(default_factory=list)

@@ -14,12 +14,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from fhir_mappings.facts import (
+    BoneMineralDensity,
     DiagnosisKind,
     DrugClass,
+    DxaSite,
     FraxKind,
+    Laterality,
     ScoreKind,
     Sex,
     SmokingStatus,
@@ -241,12 +244,38 @@ def _glucocorticoid(a: Assessment, card: _Card) -> None:
         card.reason = Reason(f"Glucocorticoid therapy since {wording.day(course.start)} (ACR 2022)")
     if young:
         z = _lowest_z(a)
+        young_why: list[str] = []
         if _prior_fracture(a) or (z is not None and z <= -3.0):
+            young_why.append("prior fracture" if _prior_fracture(a) else "Z-score ≤ −3.0")
             card.treat = True
             card.advice.append(
                 "Under 40, ACR 2022 treats a prior osteoporotic fracture or a Z-score at or below "
                 "−3.0: an oral bisphosphonate is offered through the safety checks."
             )
+        loss = _rapid_bone_loss(a)
+        if loss is not None and high_dose_days(a, course, th.acr_young_dxa_dose_mg) >= 182:
+            earlier, later, percent = loss
+            young_why.append("rapid bone loss")
+            card.treat = True
+            card.advice.append(
+                f"Rapid bone loss on {wording.number(th.acr_young_dxa_dose_mg)} mg/day or more "
+                f"for 6 months: {later.site} BMD {earlier.g_per_cm2:.3f} → {later.g_per_cm2:.3f} "
+                f"g/cm² ({wording.day(earlier.source.date)} to {wording.day(later.source.date)}, "
+                f"−{percent:.1f} %). Under 40, ACR 2022 treats a loss of "
+                f"{wording.number(th.acr_young_rapid_loss_percent)} % or more within a year: an "
+                "oral bisphosphonate is offered through the safety checks."
+            )
+            card.evidence += [
+                Evidence(
+                    f"DXA BMD, {m.site}",
+                    f"{m.g_per_cm2:.3f} g/cm²",
+                    m.source.date,
+                    m.source.reference,
+                )
+                for m in (earlier, later)
+            ]
+        if young_why:
+            card.summary[first] += f"{', ' if dxa_wanted else ': '}{', '.join(young_why)}, treat"
         return
     category, why = acr_category(a, course)
     if category == "unknown":
@@ -266,6 +295,40 @@ def _glucocorticoid(a: Assessment, card: _Card) -> None:
                 "Very high risk: an anabolic (teriparatide or abaloparatide) is conditionally "
                 "preferred; refer to a bone specialist. An oral bisphosphonate can start meanwhile."
             )
+
+
+_CENTRAL_SITES = (DxaSite.LUMBAR_SPINE, DxaSite.TOTAL_HIP, DxaSite.FEMORAL_NECK)
+
+
+def _rapid_bone_loss(
+    a: Assessment,
+) -> tuple[BoneMineralDensity, BoneMineralDensity, float] | None:
+    """ACR 2022 under 40: the latest spine or hip BMD against the highest at the same site and
+    side in the year before it, when it fell by the set share or more (the largest fall if
+    several sites did). One pass per site: a chart with many results costs no more."""
+    th = a.thresholds
+    groups: dict[tuple[DxaSite, Laterality], list[BoneMineralDensity]] = {}
+    for m in a.facts.bone_mineral_density:  # chronological
+        if m.site in _CENTRAL_SITES and m.source.date is not None:
+            groups.setdefault((m.site, m.laterality), []).append(m)
+    best: tuple[BoneMineralDensity, BoneMineralDensity, float] | None = None
+    for measurements in groups.values():
+        later = measurements[-1]
+        later_day = later.source.date or a.as_of  # every grouped result is dated
+        window_start = later_day - timedelta(days=th.acr_young_rapid_loss_days)
+        earlier = [
+            m
+            for m in measurements
+            if m.source.date is not None and window_start <= m.source.date < later_day
+        ]
+        if not earlier:
+            continue
+        peak = max(earlier, key=lambda m: m.g_per_cm2)
+        # rounded so that 1.000 → 0.900 g/cm² is the 10 % it reads as, not 9.999…
+        percent = round((peak.g_per_cm2 - later.g_per_cm2) / peak.g_per_cm2 * 100, 6)
+        if percent >= th.acr_young_rapid_loss_percent and (best is None or percent > best[2]):
+            best = (peak, later, percent)
+    return best
 
 
 def _lowest_z(a: Assessment) -> float | None:

@@ -111,6 +111,8 @@ class Thresholds:
     acr_moderate_frax_hip_percent: float
     acr_min_frax_age_years: int
     acr_young_dxa_dose_mg: float
+    acr_young_rapid_loss_percent: float
+    acr_young_rapid_loss_days: int
     aromatase_inhibitor_t_score_max: float
     aromatase_inhibitor_t_score_with_risk_factor: float
     aromatase_inhibitor_bmi_below: float

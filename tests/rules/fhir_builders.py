@@ -271,6 +271,24 @@ def fracture(pid: str, icd10: str, onset: date) -> dict[str, Any]:
     return condition(pid, ICD10, icd10, FRACTURE_DISPLAYS.get(icd10, "Fracture"), onset)
 
 
+BMD_CODES = {
+    ("lumbar spine", None): ("24966-4", "DXA Lumbar spine [Mass/Area] Bone density"),
+    ("total hip", None): ("38261-4", "DXA Hip [Mass/Area] Bone density"),
+    ("total hip", "right"): ("46279-6", "DXA Hip - right [Mass/Area] Bone density"),
+    ("total hip", "left"): ("46278-8", "DXA Hip - left [Mass/Area] Bone density"),
+    ("forearm", None): ("24890-6", "DXA Radius and Ulna [Mass/Area] Bone density"),
+}
+
+
+def bmd(
+    pid: str, site: str, value: float, when: date, side: str | None = None, unit: str = "g/cm2"
+) -> dict[str, Any]:
+    """A DXA bone mineral density (g/cm²) at a site, LOINC as clinical-research.md §1.1."""
+    code, display = BMD_CODES[(site, side)]
+    quantity = {"value": value, "unit": unit, "system": UCUM, "code": unit}
+    return _observation(pid, code, display, when, valueQuantity=quantity)
+
+
 def body_mass_index(pid: str, value: float, when: date, unit: str = "kg/m2") -> dict[str, Any]:
     """A BMI (LOINC 39156-5, as the FHIR vital-signs BMI profile codes it)."""
     quantity = {"value": value, "unit": unit, "system": UCUM, "code": unit}
