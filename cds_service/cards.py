@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 from cds_service.guideline import wording
+from cds_service.guideline.gates import DRUG_OF_ORDER
 from cds_service.guideline.recommendation import (
     DraftRemoval,
     Evidence,
@@ -169,7 +170,9 @@ def render_card(rec: Recommendation, patient_id: str) -> dict[str, Any]:
     for kind in rec.orders:
         drafts = draft_orders(kind, patient_id, rec.reason)
         label = order_label(kind)
-        if rec.companion_orders and drafts[0]["resourceType"] == "MedicationRequest":
+        # The kidney check is for a first dose of an osteoporosis drug, not for the calcium or
+        # vitamin D beside it on the same card.
+        if rec.companion_orders and kind in DRUG_OF_ORDER:
             for companion in rec.companion_orders:
                 drafts += draft_orders(companion, patient_id)
                 label += f", with {order_label(companion).removeprefix('Order ')} first"

@@ -527,8 +527,8 @@ def gate_drafts(
             advice.append(
                 "No kidney function result in the past "
                 f"{a.thresholds.kidney_result_recency_days} days: check kidney function and "
-                "calcium before the first dose (a basic metabolic panel comes with each drug "
-                "draft)."
+                "calcium before the first dose (a basic metabolic panel comes with each "
+                "bisphosphonate draft)."
             )
         else:
             lowest = status.lowest

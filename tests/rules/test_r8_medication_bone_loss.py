@@ -242,3 +242,24 @@ def test_r8_stopped_glucocorticoid_does_not_count(run: Run) -> None:
     pid = "r8-stopped"
     order = _steroid(pid, 10, months_ago(12), months_ago(6), status="completed")
     assert "R8" not in run(_patient(pid, order, t=-1.8, age=66), pid)
+
+
+def test_r8_kidney_check_comes_with_the_drug_draft_not_the_supplements(run: Run) -> None:
+    """No kidney result on record: the basic metabolic panel goes with the bisphosphonate's
+    first dose, not with the calcium and vitamin D drafts beside it."""
+    pid = "r8-companion"
+    card = run(_patient(pid, _steroid(pid, 10, days_ago(200)), t=-1.8, age=60), pid)["R8"]
+    by_label = {
+        s["label"]: [a["resource"]["resourceType"] for a in s["actions"]]
+        for s in card["suggestions"]
+    }
+    drug = [label for label in by_label if label.startswith("Order alendronate")]
+    assert len(drug) == 1 and drug[0].endswith(
+        "with basic metabolic panel (kidney function, calcium) first"
+    )
+    assert by_label[drug[0]] == ["MedicationRequest", "ServiceRequest"]
+    supplements = [
+        label for label in by_label if label.startswith(("Order calcium", "Order vitamin D"))
+    ]
+    assert supplements and all(by_label[label] == ["MedicationRequest"] for label in supplements)
+    assert not any("metabolic panel" in label for label in supplements)
