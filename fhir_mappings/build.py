@@ -54,12 +54,12 @@ def build_facts(prefetch: Mapping[str, Any], *, patient_id: str, as_of: date) ->
     facts.deceased = _guarded(ctx, "Patient", False, lambda: patient.map_deceased(ctx))
 
     items = _guarded(ctx, "Observations", [], lambda: observations.collect(pool))
-    scores, events = _guarded(ctx, "DXA results", ([], []), lambda: dxa.map_scores(items, ctx))
+    scores, densities, events = _guarded(
+        ctx, "DXA results", ([], [], []), lambda: dxa.map_scores(items, ctx)
+    )
     events += _guarded(ctx, "DXA procedures", [], lambda: dxa.map_procedure_events(ctx))
     facts.bone_density_scores = sorted(scores, key=lambda s: s.source.date or date.min)
-    facts.bone_mineral_density = _guarded(
-        ctx, "DXA results", [], lambda: dxa.map_bone_mineral_density(items, ctx)
-    )
+    facts.bone_mineral_density = densities
     facts.dxa_events = sorted(events, key=lambda e: e.date)
     facts.frax = sorted(
         _guarded(ctx, "FRAX", [], lambda: frax.map_frax(items, ctx)),

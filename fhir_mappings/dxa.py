@@ -54,8 +54,13 @@ def _laterality_from_body_site(resource: dict[str, Any]) -> Laterality:
     return Laterality.UNSPECIFIED
 
 
-def map_scores(items: list[ObsItem], ctx: Context) -> tuple[list[BoneDensityScore], list[DxaEvent]]:
+def map_scores(
+    items: list[ObsItem], ctx: Context
+) -> tuple[list[BoneDensityScore], list[BoneMineralDensity], list[DxaEvent]]:
+    """T- and Z-scores, bone mineral densities and the DXA events they date, in one pass over
+    the Observations."""
     scores: list[BoneDensityScore] = []
+    densities: list[BoneMineralDensity] = []
     events: dict[str, DxaEvent] = {}
     for item in items:
         hits = list(readings(item, _EVENT_OBS_CODES))
@@ -69,12 +74,16 @@ def map_scores(items: list[ObsItem], ctx: Context) -> tuple[list[BoneDensityScor
         display = display_of(item.resource)
         events.setdefault(item.reference, DxaEvent(when, Provenance(item.reference, when, display)))
         for code, holder in hits:
-            if code not in _SCORE_CODES:
-                continue
-            score = _score(code, holder, item, when, ctx)
-            if score is not None:
-                scores.append(score)
-    return scores, list(events.values())
+            if code in _SCORE_CODES:
+                score = _score(code, holder, item, when, ctx)
+                if score is not None:
+                    scores.append(score)
+            elif code in codes.DXA_BMD:
+                density = _density(code, holder, item, when, ctx)
+                if density is not None:
+                    densities.append(density)
+    densities.sort(key=lambda d: (d.source.date or date.min, d.source.reference))
+    return scores, densities, list(events.values())
 
 
 def _score(
@@ -121,43 +130,28 @@ def _score(
     )
 
 
-def map_bone_mineral_density(items: list[ObsItem], ctx: Context) -> list[BoneMineralDensity]:
-    """BMD results in g/cm²; one in another unit, or not a plain number, is noted and left
-    out (a BMD is compared with another only in the same unit)."""
-    found: list[BoneMineralDensity] = []
-    for item in items:
-        for code, holder in readings(item, codes.DXA_BMD):
-            when, malformed = observation_date(item.resource)
-            ok, when = ctx.usable_date(
-                when or item.fallback_date, malformed, item.reference, "DXA result"
-            )
-            if not ok or when is None:
-                break
-            value = value_of(holder)
-            if value is None or value.comparator is not None or value.number <= 0:
-                ctx.notes.add(f"DXA BMD ({code}) without a plain value; not used", item.reference)
-                continue
-            if value.unit.lower() not in codes.DXA_BMD_UNITS and (
-                value.unit_text.lower() not in codes.DXA_BMD_UNITS
-            ):
-                ctx.notes.add(
-                    f"DXA BMD ({code}) in unit {value.unit_text!r}, not g/cm²; not used",
-                    item.reference,
-                )
-                continue
-            site, side = codes.DXA_BMD_SITES[code]
-            laterality = Laterality(side)
-            if laterality is Laterality.UNSPECIFIED:
-                laterality = _laterality_from_body_site(holder)
-            found.append(
-                BoneMineralDensity(
-                    DxaSite(site),
-                    laterality,
-                    value.number,
-                    Provenance(item.reference, when, display_of(holder)),
-                )
-            )
-    return sorted(found, key=lambda b: (b.source.date or date.min, b.source.reference))
+def _density(
+    code: str, holder: dict[str, Any], item: ObsItem, when: date, ctx: Context
+) -> BoneMineralDensity | None:
+    """A BMD in g/cm²; one in another unit, or not a plain number, is noted and left out (a
+    BMD is compared with another only in the same unit)."""
+    value = value_of(holder)
+    if value is None or value.comparator is not None or value.number <= 0:
+        ctx.notes.add(f"DXA BMD ({code}) without a plain value; not used", item.reference)
+        return None
+    if value.unit.lower() not in codes.DXA_BMD_UNITS and (
+        value.unit_text.lower() not in codes.DXA_BMD_UNITS
+    ):
+        ctx.notes.add(
+            f"DXA BMD ({code}) in unit {value.unit_text!r}, not g/cm²; not used", item.reference
+        )
+        return None
+    site, side = codes.DXA_BMD_SITES[code]
+    laterality = Laterality(side)
+    if laterality is Laterality.UNSPECIFIED:
+        laterality = _laterality_from_body_site(holder)
+    source = Provenance(item.reference, when, display_of(holder))
+    return BoneMineralDensity(DxaSite(site), laterality, value.number, source)
 
 
 def _has_event_code(concept: Any) -> str | None:
