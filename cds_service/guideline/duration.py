@@ -20,7 +20,14 @@ from .assessment import Assessment
 from .classification import fracture_evidence, fracture_phrase
 from .dates import add_months
 from .gates import gate_drafts
-from .recommendation import Evidence, Indicator, OrderKind, Recommendation, SelectionBehavior
+from .recommendation import (
+    ORAL_BISPHOSPHONATE_ORDERS,
+    Evidence,
+    Indicator,
+    OrderKind,
+    Recommendation,
+    SelectionBehavior,
+)
 from .therapy import (
     BISPHOSPHONATES,
     OSTEOPOROSIS_THERAPY,
@@ -294,9 +301,7 @@ def duration_review(a: Assessment) -> Recommendation | None:
     companions: tuple[OrderKind, ...] = ()
     if denosumab is not None or anabolic is not None:
         # the follow-on drafts, through the same gates; the stopped drug is not "current"
-        gated = gate_drafts(
-            a, (OrderKind.ALENDRONATE, OrderKind.RISEDRONATE), ignore={DrugClass.DENOSUMAB}
-        )
+        gated = gate_drafts(a, ORAL_BISPHOSPHONATE_ORDERS, ignore={DrugClass.DENOSUMAB})
         orders, companions = gated.orders, gated.companions
         advice.extend(gated.advice)
         evidence.extend(e for e in gated.evidence if e not in evidence)

@@ -15,10 +15,9 @@ from .assessment import Assessment
 from .classification import BoneStatus
 from .duration import stopped_denosumab
 from .medication_bone_loss import medication_bone_loss
-from .recommendation import Evidence, Indicator, Link, OrderKind, Recommendation
+from .recommendation import ORAL_BISPHOSPHONATE_ORDERS, Evidence, Indicator, Link, Recommendation
 
 FRAX_US_URL = "https://frax.shef.ac.uk/FRAX/tool.aspx?country=9"
-ORAL_BISPHOSPHONATE_DRAFTS = frozenset({OrderKind.ALENDRONATE, OrderKind.RISEDRONATE})
 
 
 def _threshold(a: Assessment, kind: FraxKind) -> float:
@@ -56,7 +55,7 @@ def fracture_risk_not_assessed(a: Assessment) -> Recommendation | None:
     # R8 (ACR 2022 for glucocorticoids, Hadji 2017 or ASCO 2019 for cancer therapies) has
     # already decided on treatment: asking for a FRAX "to decide" would contradict it
     r8 = medication_bone_loss(a)
-    if r8 is not None and ORAL_BISPHOSPHONATE_DRAFTS & set(r8.orders):
+    if r8 is not None and set(ORAL_BISPHOSPHONATE_ORDERS) & set(r8.orders):
         return None
     old = sorted(a.latest_frax.values(), key=lambda r: r.kind.value)
     evidence = list(c.evidence())

@@ -42,6 +42,7 @@ from .glucocorticoid_course import (
     high_dose_days,
 )
 from .recommendation import (
+    ORAL_BISPHOSPHONATE_ORDERS,
     AdviceTopic,
     Claim,
     Deferral,
@@ -54,8 +55,6 @@ from .recommendation import (
 )
 from .therapy import current_episodes
 from .vitamin_d import suggests_cholecalciferol
-
-DRUGS = (OrderKind.ALENDRONATE, OrderKind.RISEDRONATE)
 
 
 @dataclass(slots=True)
@@ -484,10 +483,10 @@ def medication_bone_loss(a: Assessment) -> Recommendation | None:
         from .treatment import treatment_indicated  # R4 owns the drug drafts when it speaks
 
         if treatment_indicated(a) is None:
-            gated = gate_drafts(a, DRUGS)
+            gated = gate_drafts(a, ORAL_BISPHOSPHONATE_ORDERS)
             # one bisphosphonate draft (the first the gates allow), so that it can sit beside
             # the DXA draft under "any" without offering two bisphosphonates at once
-            orders += [o for o in gated.orders if o in DRUGS][:1]
+            orders += [o for o in gated.orders if o in ORAL_BISPHOSPHONATE_ORDERS][:1]
             companions = gated.companions
             card.advice += list(gated.advice)
             card.evidence += [e for e in gated.evidence if e not in card.evidence]

@@ -38,6 +38,10 @@ class OrderKind(StrEnum):
     REFERRAL = "bone-referral"  # osteoporosis / fracture liaison / endocrinology service
 
 
+# The oral bisphosphonates a card may draft, in the order cards offer them.
+ORAL_BISPHOSPHONATE_ORDERS = (OrderKind.ALENDRONATE, OrderKind.RISEDRONATE)
+
+
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """One fact a recommendation rests on, as shown in the card's detail."""

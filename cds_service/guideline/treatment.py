@@ -29,7 +29,14 @@ from .classification import (
 )
 from .dates import add_months
 from .gates import Gate, GatedDrafts, gate_drafts
-from .recommendation import Evidence, Indicator, OrderKind, Recommendation, SelectionBehavior
+from .recommendation import (
+    ORAL_BISPHOSPHONATE_ORDERS,
+    Evidence,
+    Indicator,
+    OrderKind,
+    Recommendation,
+    SelectionBehavior,
+)
 from .secondary_causes import secondary_cause_reasons, work_up_advice
 from .shared_advice import FALLS
 from .therapy import episodes
@@ -225,12 +232,9 @@ def premature_menopause(a: Assessment) -> Diagnosis | None:
     )
 
 
-ORAL_DRUGS = (OrderKind.ALENDRONATE, OrderKind.RISEDRONATE)
-
-
 def _gated_action(gated: GatedDrafts, action: str) -> str:
     """The summary's recommendation once the gates have held drug drafts back."""
-    offered = [k.value for k in gated.orders if k in ORAL_DRUGS]
+    offered = [k.value for k in gated.orders if k in ORAL_BISPHOSPHONATE_ORDERS]
     gates = {f.gate for f in gated.held}
     if not gates:
         return action
@@ -259,12 +263,11 @@ def treatment_indicated(a: Assessment) -> Recommendation | None:
     if not criteria and not very_high:
         return None
     th = a.thresholds
-    both = (OrderKind.ALENDRONATE, OrderKind.RISEDRONATE)
-    gated = gate_drafts(a, (OrderKind.ALENDRONATE,) if very_high else both)
+    gated = gate_drafts(a, (OrderKind.ALENDRONATE,) if very_high else ORAL_BISPHOSPHONATE_ORDERS)
     if very_high and not gated.orders:
         # one oral bridge is enough beside the referral, but where the kidneys allow only
         # risedronate (clearance 30-34) it is the bridge, with alendronate's hold explained
-        with_risedronate = gate_drafts(a, both)
+        with_risedronate = gate_drafts(a, ORAL_BISPHOSPHONATE_ORDERS)
         if OrderKind.RISEDRONATE in with_risedronate.orders:
             gated = with_risedronate
     poi = premature_menopause(a)
@@ -284,7 +287,7 @@ def treatment_indicated(a: Assessment) -> Recommendation | None:
             "Drug treatment to reduce fracture risk is indicated. Criteria met:",
             *(f"- {c.sentence}" for c in criteria),
         ]
-    oral_offered = any(k in gated.orders for k in ORAL_DRUGS)
+    oral_offered = any(k in gated.orders for k in ORAL_BISPHOSPHONATE_ORDERS)
     if very_high:
         lead = "Meanwhile, or if anabolic therapy is not possible, an oral bisphosphonate"
     elif poi is not None:
