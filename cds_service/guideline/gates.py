@@ -459,21 +459,22 @@ class GatedDrafts:
     evidence: tuple[Evidence, ...]
 
 
+def unreadable_line(item: UnreadableValue, noun: str | None = None) -> str:
+    """The sentence that names a result a card could not read (``noun`` defaults to
+    "<what> result")."""
+    return (
+        f"A {noun or f'{item.what} result'} on {wording.day(item.source.date)} "
+        f"({item.source.reference}) could not be read ({item.reason}); it was not used."
+    )
+
+
 def _unreadable_lines(status: KidneyStatus, a: Assessment) -> list[str]:
-    lines = []
-    for item in status.unreadable:
-        lines.append(
-            f"A {item.what} result on {wording.day(item.source.date)} ({item.source.reference}) "
-            f"could not be read ({item.reason}); it was not used."
-        )
     days = a.thresholds.calcium_recency_days
-    for item in a.facts.unreadable:
-        if item.what in ("calcium", "albumin") and _within(item.source.date, a.as_of, days):
-            lines.append(
-                f"A {item.what} result on {wording.day(item.source.date)} "
-                f"({item.source.reference}) could not be read ({item.reason}); it was not used."
-            )
-    return lines
+    return [unreadable_line(item) for item in status.unreadable] + [
+        unreadable_line(item)
+        for item in a.facts.unreadable
+        if item.what in ("calcium", "albumin") and _within(item.source.date, a.as_of, days)
+    ]
 
 
 def gate_drafts(

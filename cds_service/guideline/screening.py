@@ -19,6 +19,7 @@ from . import wording
 from .assessment import Assessment
 from .classification import OSTEOPOROSIS_DIAGNOSES, known
 from .frax_assessment import FRAX_US_URL
+from .gates import unreadable_line
 from .recommendation import (
     Evidence,
     Indicator,
@@ -119,8 +120,7 @@ def _risk_factors(a: Assessment) -> list[RiskFactor]:
 def _unreadable_bmi(a: Assessment) -> tuple[str, ...]:
     """A BMI that could not be read is named where low body weight would have counted."""
     return tuple(
-        f"A body mass index on {wording.day(u.source.date)} ({u.source.reference}) could not "
-        f"be read ({u.reason}); it was not used."
+        unreadable_line(u, "body mass index")
         for u in a.facts.unreadable
         if u.what == "Body mass index"
     )
