@@ -112,6 +112,27 @@ def _adjusted_frax(a: Assessment, mg: float | None) -> tuple[float | None, float
     return mof_value, hip_value, note
 
 
+def _band_reasons(
+    t: float | None,
+    mof: float | None,
+    hip: float | None,
+    note: str,
+    limits: tuple[float, float, float],
+    hip_strictly_above: bool = False,
+) -> list[str]:
+    """The T-score and dose-adjusted FRAX values that reach one ACR 2022 band: T at or below
+    its limit, MOF and hip at or above theirs (the moderate band's hip: above)."""
+    t_max, mof_min, hip_min = limits
+    why: list[str] = []
+    if t is not None and t <= t_max:
+        why.append(f"T {wording.score(t)}")
+    if mof is not None and mof >= mof_min:
+        why.append(f"FRAX MOF {wording.decimals(mof, 1)} %{note}")
+    if hip is not None and (hip > hip_min if hip_strictly_above else hip >= hip_min):
+        why.append(f"FRAX hip {wording.decimals(hip, 1)} %{note}")
+    return why
+
+
 def acr_category(a: Assessment, course: Course) -> tuple[str, list[str]]:
     """ACR 2022 category for adults 40 and over: very high, high, moderate or low, with why."""
     th = a.thresholds
@@ -121,12 +142,17 @@ def acr_category(a: Assessment, course: Course) -> tuple[str, list[str]]:
     why: list[str] = []
     if _prior_fracture(a):
         why.append("a prior osteoporotic fracture")
-    if t is not None and t <= th.acr_very_high_t_score_max:
-        why.append(f"T {wording.score(t)}")
-    if mof is not None and mof >= th.acr_very_high_frax_mof_percent:
-        why.append(f"FRAX MOF {wording.decimals(mof, 1)} %{note}")
-    if hip is not None and hip >= th.acr_very_high_frax_hip_percent:
-        why.append(f"FRAX hip {wording.decimals(hip, 1)} %{note}")
+    why += _band_reasons(
+        t,
+        mof,
+        hip,
+        note,
+        (
+            th.acr_very_high_t_score_max,
+            th.acr_very_high_frax_mof_percent,
+            th.acr_very_high_frax_hip_percent,
+        ),
+    )
     if high_dose_days(a, course, th.glucocorticoid_very_high_mg) > 30:
         why.append(
             f"{wording.number(th.glucocorticoid_very_high_mg)} mg/day or more for over 30 days"
@@ -137,20 +163,16 @@ def acr_category(a: Assessment, course: Course) -> tuple[str, list[str]]:
         )
     if why:
         return "very high", why
-    if t is not None and t <= th.t_score_osteoporosis_max:
-        why.append(f"T {wording.score(t)}")
-    if mof is not None and mof >= th.acr_high_frax_mof_percent:
-        why.append(f"FRAX MOF {wording.decimals(mof, 1)} %{note}")
-    if hip is not None and hip >= th.acr_high_frax_hip_percent:
-        why.append(f"FRAX hip {wording.decimals(hip, 1)} %{note}")
+    high = (th.t_score_osteoporosis_max, th.acr_high_frax_mof_percent, th.acr_high_frax_hip_percent)
+    why = _band_reasons(t, mof, hip, note, high)
     if why:
         return "high", why
-    if t is not None and t <= th.t_score_normal_min:
-        why.append(f"T {wording.score(t)}")
-    if mof is not None and mof >= th.acr_moderate_frax_mof_percent:
-        why.append(f"FRAX MOF {wording.decimals(mof, 1)} %{note}")
-    if hip is not None and hip > th.acr_moderate_frax_hip_percent:
-        why.append(f"FRAX hip {wording.decimals(hip, 1)} %{note}")
+    moderate = (
+        th.t_score_normal_min,
+        th.acr_moderate_frax_mof_percent,
+        th.acr_moderate_frax_hip_percent,
+    )
+    why = _band_reasons(t, mof, hip, note, moderate, hip_strictly_above=True)
     if why:
         return "moderate", why
     if t is None and mof is None and hip is None:
