@@ -252,9 +252,11 @@ def _glucocorticoid(a: Assessment, card: _Card) -> None:
     )
     young = age < th.acr_min_frax_age_years
     dxa_wanted = not _dxa_since(a, add_months(course.start, -th.glucocorticoid_dxa_prior_months))
+    # under 40, a prior fracture and 6 months at the dose decide both the DXA and the treatment
+    fractured = young and _prior_fracture(a)
+    on_dose = young and high_dose_days(a, course, th.acr_young_dxa_dose_mg) >= 182
     if young:
-        long_high = high_dose_days(a, course, th.acr_young_dxa_dose_mg) >= 182 or _prior_fracture(a)
-        dxa_wanted = dxa_wanted and bool(long_high)
+        dxa_wanted = dxa_wanted and (on_dose or fractured)
     if dxa_wanted:
         card.advice.append(
             "DXA with vertebral fracture assessment: none in the 12 months before the course "
@@ -266,15 +268,15 @@ def _glucocorticoid(a: Assessment, card: _Card) -> None:
     if young:
         z = _lowest_z(a)
         young_why: list[str] = []
-        if _prior_fracture(a) or (z is not None and z <= -3.0):
-            young_why.append("prior fracture" if _prior_fracture(a) else "Z-score ≤ −3.0")
+        if fractured or (z is not None and z <= -3.0):
+            young_why.append("prior fracture" if fractured else "Z-score ≤ −3.0")
             card.treat = True
             card.advice.append(
                 "Under 40, ACR 2022 treats a prior osteoporotic fracture or a Z-score at or below "
                 "−3.0: an oral bisphosphonate is offered through the safety checks."
             )
         loss = _rapid_bone_loss(a)
-        if loss is not None and high_dose_days(a, course, th.acr_young_dxa_dose_mg) >= 182:
+        if loss is not None and on_dose:
             earlier, later, percent = loss
             young_why.append("rapid bone loss")
             card.treat = True
