@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -38,6 +37,7 @@ import pytest
 
 from cds_service.fetch_slots import FetchSlots
 from tests.faults.fault_server import PATIENT_ID, FaultyFhirServer
+from tests.support import processes
 from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -203,12 +203,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
         assert ready and process.poll() is None, log_path.read_text()[-3000:]
         yield served
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        processes.stop(process)
 
 
 def _answers(port: int) -> bool:

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import processes
 from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,12 +139,7 @@ def serving(installed: Path, tmp_path: Path) -> Iterator[int]:
             pytest.fail("gunicorn did not start serving within 60 s")
         yield port
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        processes.stop(process)
 
 
 def test_cmd_serves_cards_from_the_installed_package(serving: int) -> None:

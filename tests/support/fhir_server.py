@@ -27,6 +27,8 @@ from typing import IO, Any
 
 import requests
 
+from tests.support import processes
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVER_DIR = REPO_ROOT / "tests" / "fhir_server"
 SERVER_SCRIPT = SERVER_DIR / "server.mjs"
@@ -105,13 +107,7 @@ def _read_ready_line(stream: IO[bytes], timeout: float) -> bytes | None:
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+    processes.stop(process, timeout=5)
     for stream in (process.stdout, process.stdin):
         if stream is not None:
             stream.close()
